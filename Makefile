@@ -1,0 +1,29 @@
+# Course entry points. `make lab` and `make test` set everything up first.
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+PORT ?= 8888
+
+.PHONY: setup lab test unit lessons lint release solutions grade bench clean-outputs
+
+setup:  ## virtual environment, pinned packages, built-in data
+	bash scripts/setup.sh
+
+lab: setup  ## open the course in JupyterLab (prints the URL; no browser needed)
+	jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
+	  --ServerApp.root_dir=$(CURDIR) lessons/01_concepts.ipynb
+
+test:  ## set up, then run every test stage (unit, lessons, nbgrader, browser)
+	bash scripts/test.sh
+
+unit: setup  ## unit tests only
+	SEGLAB_PROFILE=quick pytest -n 2 -m "not nbgrader and not browser" tests --ignore=tests/browser
+
+lessons: setup  ## re-execute every lesson in the quick profile
+	SEGLAB_PROFILE=quick pytest -n 2 --nbval-lax lessons
+
+lint: setup
+	ruff check src tests lessons autograder/source scripts
+
+clean-outputs: setup  ## strip outputs from every notebook
+	jupyter nbconvert --clear-output --inplace lessons/*.ipynb autograder/source/*/*.ipynb

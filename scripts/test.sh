@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole test suite, stage by stage, with the time each stage took.
+# Every stage runs even when an earlier one fails; the exit code is non-zero
+# when any test failed or a stage collected no tests (pytest's exit code 5).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+overall_start=$SECONDS
+start=$SECONDS
+bash scripts/setup.sh --browser || { echo "set-up failed"; exit 1; }
+setup_seconds=$((SECONDS - start))
+
+export PATH="$PWD/.venv/bin:$PATH"
+export SEGLAB_PROFILE=quick
+export PYTHONUNBUFFERED=1
+export TF_CPP_MIN_LOG_LEVEL=2
+reports=test-artifacts/junit
+rm -rf "$reports"; mkdir -p "$reports"
+
+names=(); seconds=(); codes=()
+stage() {  # stage NAME COMMAND...
+  local name=$1; shift
+  echo; echo "================ stage: $name ================"
+  local begin=$SECONDS
+  "$@"
+  local code=$?
+  if [ "$code" = 5 ]; then
+    echo "stage $name collected no tests: that is a failure"
+  fi
+  names+=("$name"); seconds+=($((SECONDS - begin))); codes+=("$code")
+}
+
+stage lint ruff check src tests lessons autograder/source scripts
+stage unit pytest -n 2 -m "not nbgrader and not browser" --junitxml="$reports/unit.xml" tests --ignore=tests/browser
+stage lessons pytest -n 2 --nbval-lax --junitxml="$reports/lessons.xml" -p no:randomly lessons
+stage nbgrader pytest -m nbgrader --junitxml="$reports/nbgrader.xml" tests --ignore=tests/browser
+stage browser pytest --junitxml="$reports/browser.xml" tests/browser
+
+echo; echo "================ summary ================"
+printf '%-10s %8s  %s\n' stage seconds result
+printf '%-10s %8s  %s\n' setup "$setup_seconds" ok
+failed=0
+for i in "${!names[@]}"; do
+  result=ok
+  if [ "${codes[$i]}" != 0 ]; then result="FAILED (exit ${codes[$i]})"; failed=1; fi
+  printf '%-10s %8s  %s\n' "${names[$i]}" "${seconds[$i]}" "$result"
+done
+printf '%-10s %8s\n' total $((SECONDS - overall_start))
+python - "$reports" <<'PY'
+import sys, pathlib, xml.etree.ElementTree as ET
+totals = dict(tests=0, failures=0, errors=0, skipped=0)
+for path in pathlib.Path(sys.argv[1]).glob("*.xml"):
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        for key in totals:
+            totals[key] += int(suite.get(key, 0))
+failed = totals["failures"] + totals["errors"]
+passed = totals["tests"] - failed - totals["skipped"]
+print(f"{passed} passed, {failed} failed, {totals['skipped']} skipped")
+PY
+exit $failed
