@@ -1,0 +1,154 @@
+"""A student and an instructor use the course in JupyterLab, in a real browser.
+
+The first lesson is run from JupyterLab's Run menu in the quick profile; then
+nbgrader's Assignment List (student) and Formgrader (instructor) are opened from
+the Nbgrader menu. Screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+LESSON = "test-artifacts/dev/tmp_lesson.ipynb"
+LESSON_SECONDS = 240
+PROFILE_LINE = re.compile(r"seglab profile\s*:\s*quick")
+
+# State of the notebook in the current tab, read from JupyterLab's own model
+# (the server was started with LabApp.expose_app_in_browser).
+NOTEBOOK_STATE_JS = """
+() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.content.model) { return null; }
+  const cells = [];
+  const models = panel.content.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type !== 'code') { continue; }
+    const outputs = cell.outputs.toJSON();
+    const errors = outputs.filter(o => o.output_type === 'error')
+                          .map(o => `${o.ename}: ${o.evalue}`);
+    cells.push({index: i, count: cell.executionCount, errors: errors});
+  }
+  const kernel = panel.sessionContext.session?.kernel;
+  return {cells: cells, kernel: kernel ? kernel.status : 'none'};
+}
+"""
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def open_menu_item(page, menu: str, command: str) -> None:
+    """Click a top menu (by its label), then the item that runs `command`."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{menu}$")).click()
+    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+
+
+def accept_kernel_dialog(page) -> None:
+    """Accept the kernel JupyterLab proposes if it asks (notebook without one)."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count() and dialog.is_visible():
+        dialog.locator(".jp-mod-accept").click()
+
+
+def wait_for_run_all(page, seconds: float) -> dict:
+    """Poll the notebook until every code cell ran or one failed, and the
+    kernel is idle again; returns the final notebook state."""
+    deadline = time.monotonic() + seconds
+    state = None
+    while time.monotonic() < deadline:
+        state = page.evaluate(NOTEBOOK_STATE_JS)
+        if state and state["kernel"] == "idle":
+            ran_all = all(cell["count"] is not None for cell in state["cells"])
+            failed = any(cell["errors"] for cell in state["cells"])
+            if ran_all or failed:
+                return state
+        time.sleep(1)
+    pending = [
+        c["index"] for c in (state or {"cells": []})["cells"] if c["count"] is None
+    ]
+    pytest.fail(
+        f"{LESSON} did not finish within {seconds} s in the browser; "
+        f"cells not run yet: {pending}",
+        pytrace=False,
+    )
+
+
+def test_lesson_01_runs_in_jupyterlab_with_figures_and_quick_banner(
+    page, lab_server, artifacts
+):
+    lesson = REPO / LESSON
+    assert lesson.is_file(), f"{LESSON} is missing from the repository"
+    digest_before = file_digest(lesson)
+
+    page.goto(lab_server.lab_url(f"lab/tree/{LESSON}"))
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    accept_kernel_dialog(page)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(
+        timeout=90_000
+    )
+    open_menu_item(page, "Run", "notebook:run-all-cells")
+    state = wait_for_run_all(page, LESSON_SECONDS)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+
+    errors = [f"cell {c['index']}: {e}" for c in state["cells"] for e in c["errors"]]
+    assert not errors, f"{LESSON} shows errors in JupyterLab: {errors}"
+    not_run = [c["index"] for c in state["cells"] if c["count"] is None]
+    assert not not_run, f"{LESSON}: code cells {not_run} never ran"
+
+    outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
+    text = "\n".join(outputs.all_inner_texts())
+    assert PROFILE_LINE.search(text), (
+        f"the banner in {LESSON} does not show 'seglab profile : quick'"
+    )
+
+    figures = page.locator(".jp-Notebook .jp-OutputArea-output img")
+    assert figures.count() >= 1, f"{LESSON} rendered no figure"
+    first = figures.first
+    first.scroll_into_view_if_needed()
+    width = first.evaluate("img => img.complete ? img.naturalWidth : 0")
+    assert width > 0, f"the first figure of {LESSON} did not load"
+    page.screenshot(path=str(artifacts / "01_concepts-figure.png"))
+    page.locator(".jp-Notebook .jp-Cell").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "01_concepts-top.png"))
+
+    assert file_digest(lesson) == digest_before, (
+        f"running {LESSON} in JupyterLab changed the file: it must stay without outputs"
+    )
+
+
+def test_assignment_list_shows_the_released_course_assignments(
+    page, lab_server, course_assignments, artifacts
+):
+    expected = course_assignments
+    page.goto(lab_server.lab_url("lab"))
+    open_menu_item(page, "Nbgrader", "nbgrader:open-assignment-list")
+    released = page.locator("#released_assignments_list")
+    for name in expected:
+        released.get_by_text(name, exact=True).wait_for()
+    page.screenshot(path=str(artifacts / "assignment-list.png"))
+    shown = released.inner_text()
+    missing = [name for name in expected if name not in shown]
+    assert not missing, f"the Assignment List does not show {missing}"
+
+
+def test_formgrader_lists_every_assignment_of_the_course(
+    page, lab_server, course_assignments, artifacts
+):
+    expected = course_assignments
+    page.goto(lab_server.lab_url("lab"))
+    open_menu_item(page, "Nbgrader", "nbgrader:open-formgrader")
+    frame = page.frame_locator("iframe[src*='formgrader']")
+    for name in expected:
+        frame.get_by_text(name, exact=True).first.wait_for()
+    page.screenshot(path=str(artifacts / "formgrader.png"))

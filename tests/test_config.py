@@ -1,0 +1,68 @@
+import pytest
+
+from seglab import config
+
+
+def test_explicit_profiles_resolve_to_their_settings():
+    assert config.get_profile("quick") is config.QUICK
+    assert config.get_profile("FULL") is config.FULL
+
+
+def test_auto_without_gpu_or_real_data_is_quick(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGLAB_DATA", str(tmp_path))
+    monkeypatch.setenv("SEGLAB_PROFILE", "auto")
+    assert config.get_profile().name == "quick"
+
+
+def test_unknown_profile_names_the_valid_ones(monkeypatch):
+    monkeypatch.setenv("SEGLAB_PROFILE", "fast")
+    with pytest.raises(config.ProfileError) as error:
+        config.get_profile()
+    message = str(error.value)
+    assert "'fast'" in message and "SEGLAB_PROFILE" in message
+    for name in ("quick", "full", "auto"):
+        assert name in message
+
+
+def test_real_data_present_ignores_the_synthetic_stand_in(tmp_path):
+    voc = tmp_path / "voc" / "VOCdevkit" / "VOC2012" / "JPEGImages"
+    voc.mkdir(parents=True)
+    assert config.real_data_present(tmp_path)
+    (tmp_path / "voc" / "SEGLAB_SYNTHETIC.json").write_text("{}")
+    assert not config.real_data_present(tmp_path)
+
+
+def test_data_home_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGLAB_DATA", str(tmp_path / "x"))
+    assert config.data_home() == tmp_path / "x"
+
+
+def test_banner_says_profile_data_weights_and_synthetic_caveat(capsys):
+    profile = config.banner("quick")
+    text = capsys.readouterr().out
+    assert profile is config.QUICK
+    assert "seglab profile : quick" in text
+    assert "synthetic" in text and "random initialisation" in text
+    assert "not VOC" in text
+
+
+def test_full_banner_names_imagenet_and_real_data():
+    lines = "\n".join(config.banner_lines(config.FULL))
+    assert "ImageNet" in lines and "PASCAL VOC" in lines
+    assert "not VOC" not in lines
+
+
+def test_configure_devices_on_cpu_keeps_float32():
+    import keras
+
+    assert config.configure_devices() == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_set_seed_makes_keras_random_repeatable():
+    import keras
+
+    config.set_seed(3)
+    first = keras.random.uniform((4,)).numpy()
+    config.set_seed(3)
+    assert (keras.random.uniform((4,)).numpy() == first).all()
