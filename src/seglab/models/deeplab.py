@@ -30,8 +30,8 @@ import tensorflow as tf
 BACKBONES = ("resnet50", "mobilenetv2")
 REFERENCE_RATES = (6, 12, 18)
 """The paper's ASPP rates at output stride 16 (for 513 x 513 crops)."""
-REFERENCE_FEATURE_SIZE = 33
-"""Feature-map side those rates were chosen for: 513 px at output stride 16."""
+REFERENCE_IMAGE_SIZE = 513
+"""Crop size those rates were chosen for (a 33 x 33 map at output stride 16)."""
 
 _BN_EPSILON = 1.001e-5  # ResNet-50's BatchNormalization epsilon in keras.applications
 
@@ -104,7 +104,8 @@ def atrous_rates_for(
     (1, 3, 4)
     """
     feature_size = -(-image_size // output_stride)  # ceil, as ResNet pads
-    scale = feature_size / REFERENCE_FEATURE_SIZE
+    reference_size = -(-REFERENCE_IMAGE_SIZE // output_stride)
+    scale = feature_size / reference_size * 16 / output_stride
     return tuple(
         min(max(1, round(rate * scale)), max(1, feature_size - 1))
         for rate in reference_rates
@@ -183,7 +184,9 @@ def atrous_spatial_pyramid_pooling(
     branches = [_conv_bn_relu(features, filters, 1, name=f"{name}_1x1")]
     for rate in rates:
         branches.append(
-            _conv_bn_relu(features, filters, 3, name=f"{name}_rate{rate}", dilation=rate)
+            _conv_bn_relu(
+                features, filters, 3, name=f"{name}_rate{rate}", dilation=rate
+            )
         )
     pooled = keras.layers.GlobalAveragePooling2D(
         keepdims=True, name=f"{name}_image_pool"
@@ -269,6 +272,7 @@ def deeplabv3(
     output_stride: int = 16,
     atrous_rates: Sequence[int] | None = None,
     dropout: float = 0.1,
+    batchnorm_momentum: float | None = None,
     name: str = "deeplabv3",
 ) -> keras.Model:
     """Build DeepLabV3: images in [0, 1] -> logits at the input resolution.
@@ -285,6 +289,10 @@ def deeplabv3(
             doubled at 8, halved at 32. :func:`atrous_rates_for` fits them to a
             small input.
         dropout: dropout rate before the classifier (0 for none).
+        batchnorm_momentum: if given, the momentum of every BatchNormalization
+            layer's moving statistics. Keras uses 0.99 (MobileNetV2: 0.999),
+            which suits fine-tuning; a short run from random weights needs a
+            lower one (e.g. 0.9) or its inference-mode statistics stay stale.
 
     Returns:
         A ``keras.Model`` mapping ``(B, H, W, 3)`` float32 in [0, 1] to logits
@@ -324,6 +332,10 @@ def deeplabv3(
         )
         used = "random"
     model = keras.Model(inputs, logits, name=name)
+    if batchnorm_momentum is not None:
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = float(batchnorm_momentum)
     model.backbone_weights = used
     model.atrous_rates = atrous_rates
     model.output_stride = output_stride

@@ -1,0 +1,365 @@
+"""Training: optimisers with poly decay, callbacks, strategies, resumable ``fit``.
+
+- :func:`deeplab_settings` holds the exact settings of each profile (model,
+  input size, batch, optimiser, loss), so a lesson, the CLI and the benchmark
+  all train the same thing.
+- :func:`poly_learning_rate` / :func:`make_optimizer`: SGD with momentum 0.9
+  and poly decay (power 0.9, from 0.007; DeepLab's recipe) or Adam (the book's).
+- :func:`select_strategy`: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG``
+  names several workers, ``MirroredStrategy`` for several GPUs (or the devices
+  given), else the default strategy; the same training code runs in all.
+- :func:`make_callbacks` and :func:`fit`: CSVLogger, TensorBoard,
+  ModelCheckpoint, EarlyStopping, ReduceLROnPlateau and BackupAndRestore, so a
+  killed run resumes at its last finished epoch.
+- :func:`train_deeplab`: the whole run behind ``seglab train deeplabv3``; writes
+  ``model.keras``, ``history.csv``, ``logs/`` (TensorBoard) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from seglab import config, losses, metrics
+from seglab.models.deeplab import atrous_rates_for, deeplabv3
+from seglab.palette import NUM_VOC_CLASSES
+
+MODEL_FILE = "model.keras"
+BEST_MODEL_FILE = "best.keras"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+LOG_DIR = "logs"
+BACKUP_DIR = "backup"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepLabSettings:
+    """Everything that defines one DeepLabV3 training run of a profile."""
+
+    profile: str
+    backbone: str
+    backbone_weights: str | None
+    image_size: int
+    batch_size: int
+    epochs: int
+    output_stride: int
+    atrous_rates: tuple[int, ...]
+    optimizer: str
+    learning_rate: float
+    weight_decay: float
+    loss: str
+    augment: bool
+    batchnorm_momentum: float | None = None
+    num_classes: int = NUM_VOC_CLASSES
+
+
+def deeplab_settings(profile: str | config.Profile | None = None) -> DeepLabSettings:
+    """The DeepLabV3 settings of a profile (``quick``, ``full`` or ``auto``).
+
+    - ``full``: the paper's model and the book's run: ResNet-50 with ImageNet
+      weights, output stride 16, rates (6, 12, 18), 384 x 384, batch 8, 25
+      epochs, SGD 0.007 with poly decay, cross-entropy + Dice.
+    - ``quick``: CPU-sized: the profile's image size and batch, a light
+      MobileNetV2 backbone with random weights, ASPP rates fitted to its
+      8 x 8 feature map (see :func:`seglab.models.atrous_rates_for`), Adam.
+    """
+    if not isinstance(profile, config.Profile):
+        profile = config.get_profile(profile)
+    if profile.name == "full":
+        return DeepLabSettings(
+            profile="full",
+            backbone="resnet50",
+            backbone_weights=profile.backbone_weights,
+            image_size=profile.voc_image_size,
+            batch_size=profile.voc_batch_size,
+            epochs=profile.deeplab_epochs,
+            output_stride=16,
+            atrous_rates=(6, 12, 18),
+            optimizer="sgd",
+            learning_rate=0.007,
+            weight_decay=2e-4,
+            loss="ce_dice",
+            augment=True,
+        )
+    return DeepLabSettings(
+        profile=profile.name,
+        backbone="mobilenetv2",
+        backbone_weights=profile.backbone_weights,
+        image_size=profile.voc_image_size,
+        batch_size=profile.voc_batch_size,
+        epochs=profile.deeplab_epochs,
+        output_stride=16,
+        atrous_rates=atrous_rates_for(profile.voc_image_size, 16),
+        optimizer="adam",
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        loss="cross_entropy",
+        augment=False,
+        batchnorm_momentum=0.9,
+    )
+
+
+def poly_learning_rate(
+    initial: float = 0.007,
+    decay_steps: int = 30_000,
+    end: float = 1e-6,
+    power: float = 0.9,
+) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Poly decay ``(initial - end) * (1 - step / decay_steps) ** power + end``.
+
+    After ``decay_steps`` the rate stays at ``end``.
+    """
+    return keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=initial,
+        decay_steps=max(1, int(decay_steps)),
+        end_learning_rate=end,
+        power=power,
+    )
+
+
+def make_optimizer(
+    name: str = "sgd",
+    learning_rate: float = 0.007,
+    *,
+    decay_steps: int | None = None,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+) -> keras.optimizers.Optimizer:
+    """SGD (momentum, poly decay over ``decay_steps``) or Adam (constant rate).
+
+    ``weight_decay`` is Keras's decoupled decay (each step subtracts
+    ``learning_rate * weight_decay * weight``), not an L2 term in the loss.
+    """
+    key = name.lower()
+    if key == "sgd":
+        rate = learning_rate if decay_steps is None else poly_learning_rate(
+            learning_rate, decay_steps
+        )
+        return keras.optimizers.SGD(
+            rate, momentum=momentum, weight_decay=weight_decay or None
+        )
+    if key == "adam":
+        return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None)
+    raise ValueError(f"optimizer {name!r} is unknown; choose 'sgd' or 'adam'")
+
+
+def select_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
+    """The distribution strategy for this machine, or for ``devices``.
+
+    ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` lists several workers,
+    ``MirroredStrategy`` over ``devices`` (if two or more) or over all GPUs (if
+    two or more), otherwise the default (single-device) strategy.
+    """
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("cluster", {})
+    if len(cluster.get("worker", [])) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices is not None and len(devices) > 1:
+        return tf.distribute.MirroredStrategy(list(devices))
+    found = config.gpus()
+    if len(found) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def make_callbacks(
+    out_dir: str | os.PathLike,
+    *,
+    monitor: str = "val_loss",
+    reduce_lr: bool = True,
+    early_stopping_patience: int = 6,
+    reduce_lr_patience: int = 3,
+    resume: bool = True,
+    tensorboard: bool = True,
+) -> list[keras.callbacks.Callback]:
+    """The book's callbacks plus checkpoints, TensorBoard and backup/restore.
+
+    Writes under ``out_dir``: ``history.csv`` (appended on resume),
+    ``best.keras`` (best ``monitor`` so far), ``logs/`` (TensorBoard) and
+    ``backup/`` (deleted when training finishes). Set ``reduce_lr=False`` when
+    the optimiser follows a schedule (its rate cannot be changed by a callback).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    mode = "min" if "loss" in monitor else "max"
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.CSVLogger(str(out / HISTORY_FILE), append=resume),
+        keras.callbacks.ModelCheckpoint(
+            str(out / BEST_MODEL_FILE), monitor=monitor, mode=mode, save_best_only=True
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=early_stopping_patience
+        ),
+    ]
+    if reduce_lr:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=0.1,
+                patience=reduce_lr_patience, min_lr=1e-8,
+            )
+        )
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        print("TensorBoard is not installed, so no logs/ are written "
+              "(pip install tensorboard).")
+    elif tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(out / LOG_DIR)))
+    # last, so a run killed after an epoch has already backed that epoch up
+    callbacks.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR)))
+    return callbacks
+
+
+def fit(
+    model: keras.Model,
+    train_data: tf.data.Dataset,
+    val_data: tf.data.Dataset,
+    *,
+    epochs: int,
+    out_dir: str | os.PathLike,
+    resume: bool = True,
+    monitor: str = "val_loss",
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    steps_per_epoch: int | None = None,
+    validation_steps: int | None = None,
+    verbose: int | str = 2,
+) -> dict[str, list[float]]:
+    """``model.fit`` with :func:`make_callbacks`; saves ``model.keras`` at the end.
+
+    With ``resume=False`` an old backup in ``out_dir`` is deleted first, so the
+    run starts at epoch 0; with ``resume=True`` a killed run continues after its
+    last finished epoch. Returns the history of this call (epochs run now).
+    """
+    out = Path(out_dir)
+    if not resume and (out / BACKUP_DIR).exists():
+        shutil.rmtree(out / BACKUP_DIR)
+    schedule = isinstance(
+        getattr(model.optimizer, "_learning_rate", None),
+        keras.optimizers.schedules.LearningRateSchedule,
+    )
+    callbacks = make_callbacks(
+        out, monitor=monitor, reduce_lr=not schedule, resume=resume
+    )
+    callbacks[-1:-1] = list(extra_callbacks)  # before the backup callback
+    history = model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    model.save(out / MODEL_FILE)
+    return history.history
+
+
+def build_deeplab(settings: DeepLabSettings, *, jit_compile: bool = False,
+                  steps_per_epoch: int | None = None) -> keras.Model:
+    """DeepLabV3 built and compiled as ``settings`` say (call inside a strategy).
+
+    ``steps_per_epoch`` sets the poly-decay horizon of SGD
+    (``epochs * steps_per_epoch``).
+    """
+    model = deeplabv3(
+        settings.num_classes,
+        backbone=settings.backbone,
+        backbone_weights=settings.backbone_weights,
+        output_stride=settings.output_stride,
+        atrous_rates=settings.atrous_rates,
+        batchnorm_momentum=settings.batchnorm_momentum,
+    )
+    decay_steps = None
+    if settings.optimizer == "sgd" and steps_per_epoch:
+        decay_steps = settings.epochs * steps_per_epoch
+    model.compile(
+        optimizer=make_optimizer(
+            settings.optimizer,
+            settings.learning_rate,
+            decay_steps=decay_steps,
+            weight_decay=settings.weight_decay,
+        ),
+        loss=losses.LOSSES[settings.loss](settings.num_classes),
+        metrics=metrics.segmentation_metrics(settings.num_classes),
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def _json_number(value: float) -> float | None:
+    return None if value != value else float(value)  # NaN -> null
+
+
+def train_deeplab(
+    settings: DeepLabSettings,
+    data_root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    data_description: str = "",
+    resume: bool = False,
+    devices: Sequence[str] | None = None,
+    seed: int = 42,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | str = 2,
+) -> dict:
+    """Train DeepLabV3 on a VOC-format folder and write every output to ``out_dir``.
+
+    Writes ``model.keras``, ``history.csv``, ``logs/`` and ``metrics.json`` (final
+    validation ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``,
+    ``per_class_iou`` with ``null`` for classes absent from both truth and
+    prediction, ``epochs``, ``seconds``, ``profile``, ``data``, ``weights``).
+    Returns that metrics dictionary.
+    """
+    from seglab.data import voc_dataset
+
+    config.set_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_data = voc_dataset(
+        data_root, "train", image_size=settings.image_size,
+        batch_size=settings.batch_size, augment=settings.augment, shuffle=True,
+        seed=seed, progress=False,
+    )
+    val_data = voc_dataset(
+        data_root, "val", image_size=settings.image_size,
+        batch_size=settings.batch_size, progress=False,
+    )
+    steps = int(train_data.cardinality())
+    strategy = select_strategy(devices)
+    with strategy.scope():
+        model = build_deeplab(settings, steps_per_epoch=max(steps, 1))
+    start = time.perf_counter()
+    history = fit(
+        model, train_data, val_data, epochs=settings.epochs, out_dir=out,
+        resume=resume, extra_callbacks=extra_callbacks, verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    scores = metrics.evaluate(model, val_data, settings.num_classes)
+    result = {
+        "pixel_accuracy": scores["pixel_accuracy"],
+        "mean_accuracy": scores["mean_accuracy"],
+        "mean_iou": scores["mean_iou"],
+        "per_class_iou": [_json_number(v) for v in scores["per_class_iou"]],
+        "epochs": _epochs_done(out / HISTORY_FILE, history),
+        "seconds": round(seconds, 1),
+        "profile": settings.profile,
+        "data": data_description or str(data_root),
+        "weights": model.backbone_weights,
+        "settings": dataclasses.asdict(settings),
+    }
+    (out / METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _epochs_done(history_csv: Path, history: dict) -> int:
+    """Epochs finished in total (history.csv counts earlier, resumed epochs too)."""
+    if history_csv.exists():
+        lines = [ln for ln in history_csv.read_text().splitlines()[1:] if ln.strip()]
+        return len(lines)
+    return len(next(iter(history.values()), []))
