@@ -14,6 +14,7 @@ import sys
 # Modules that add sub-commands; each defines ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
     "seglab.commands",
+    "seglab.train_cli",
 )
 
 
