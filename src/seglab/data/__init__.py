@@ -1,6 +1,36 @@
 """Datasets: PASCAL VOC 2012, Oxford-IIIT Pet, and built-in stand-ins in their formats."""
 
-from seglab.data.pets import pets_dataset
-from seglab.data.voc import voc_dataset
+from __future__ import annotations
 
-__all__ = ["pets_dataset", "voc_dataset"]
+from pathlib import Path
+
+from seglab import config
+from seglab.data.pets import pets_dataset
+from seglab.data.voc import DatasetError, voc_dataset
+
+__all__ = ["DatasetError", "dataset_root", "pets_dataset", "voc_dataset"]
+
+
+def dataset_root(name: str, profile: config.Profile | None = None) -> Path:
+    """Where the lessons read ``"voc"`` or ``"pets"`` from under a profile.
+
+    Quick profile: the built-in data (generated on first use). Full profile:
+    ``<data home>/voc`` or ``<data home>/pets``, as ``seglab data download``
+    writes them; a clear error when they are missing.
+    """
+    from seglab.data import pets, synthetic, voc
+
+    if name not in ("voc", "pets"):
+        raise ValueError(f"dataset must be 'voc' or 'pets', got {name!r}")
+    profile = profile or config.get_profile()
+    if profile.synthetic_data:
+        return synthetic.ensure_voc() if name == "voc" else synthetic.ensure_pets()
+    root = config.data_home() / name
+    try:
+        (voc.find_voc if name == "voc" else pets.find_pets)(root)
+    except DatasetError as error:
+        raise DatasetError(
+            f"the {profile.name} profile needs the real dataset: {error} "
+            f"Or run with {config.PROFILE_ENV}=quick for the built-in data."
+        ) from error
+    return root

@@ -34,6 +34,9 @@ from seglab.palette import IGNORE_LABEL, VOC_COLORMAP
 MARKER = "SEGLAB_SYNTHETIC.json"
 """File at a generated dataset's root: says it is synthetic and how it was made."""
 
+GENERATOR_VERSION = 2
+"""Bumped whenever the drawing code changes, so cached data is written anew."""
+
 # class index -> (shape, texture); indices are the VOC ones
 VOC_OBJECTS: dict[int, tuple[str, str]] = {
     1: ("cross", "horizontal_stripes"),  # aeroplane
@@ -129,16 +132,23 @@ def _finish(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def voc_scene(
-    rng: np.random.Generator, height: int, width: int, max_objects: int = 3
-) -> tuple[np.ndarray, np.ndarray]:
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    max_objects: int = 3,
+    *,
+    instances: bool = False,
+) -> tuple[np.ndarray, ...]:
     """One synthetic VOC-like scene.
 
     Returns:
         ``(image, label)``: ``(H, W, 3)`` uint8 and ``(H, W)`` uint8 with VOC
-        class indices and 255 on the boundaries.
+        class indices and 255 on the boundaries; with ``instances=True`` also
+        ``(H, W)`` uint8 object ids (0 background, 1, 2, ... per object).
     """
     image = _background(rng, height, width)
     label = np.zeros((height, width), np.uint8)
+    objects = np.zeros((height, width), np.uint8)
     classes = list(VOC_OBJECTS)
     for _ in range(rng.integers(1, max_objects + 1)):
         class_id = int(rng.choice(classes))
@@ -156,7 +166,11 @@ def voc_scene(
         painted = pattern * first + (1 - pattern) * second
         image = np.where(mask[..., None], painted, image)
         label[mask] = class_id
-    label[_boundary_band(label)] = IGNORE_LABEL
+        objects[mask] = objects.max() + 1
+    # a band around every object outline, also between two of the same class
+    label[_boundary_band(objects)] = IGNORE_LABEL
+    if instances:
+        return _finish(image, rng), label, objects
     return _finish(image, rng), label
 
 
@@ -337,8 +351,18 @@ def write_pets(
 
 
 def _write_marker(root: Path, kind: str, **details) -> None:
-    text = json.dumps({"dataset": kind, "synthetic": True, **details}, indent=2)
+    text = json.dumps(
+        {"dataset": kind, "synthetic": True, "version": GENERATOR_VERSION, **details},
+        indent=2,
+    )
     (root / MARKER).write_text(text + "\n")
+
+
+def _marker_version(root: Path) -> int | None:
+    try:
+        return json.loads((root / MARKER).read_text()).get("version")
+    except (OSError, ValueError):
+        return None
 
 
 def is_synthetic(root: str | os.PathLike) -> bool:
@@ -349,16 +373,17 @@ def is_synthetic(root: str | os.PathLike) -> bool:
 
 def _ensure(kind: str, writer: Callable[..., Path], root: Path | None) -> Path:
     root = Path(root) if root is not None else config.data_home() / "synthetic" / kind
-    if (root / MARKER).exists():
-        return root
     inside_home = config.data_home().resolve() in root.resolve().parents
+    if (root / MARKER).exists():
+        if _marker_version(root) == GENERATOR_VERSION or not inside_home:
+            return root
     if root.exists() and any(root.iterdir()):
         if not inside_home:
             raise FileExistsError(
                 f"{root} is not empty and holds no seglab dataset; remove it or "
                 "pick another folder."
             )
-        shutil.rmtree(root)  # a half-written folder from an interrupted run
+        shutil.rmtree(root)  # interrupted, or written by an older generator
     writer(root)
     return root
 
