@@ -1,0 +1,164 @@
+"""Masked losses against plain NumPy references; 255 contributes nothing."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seglab import losses
+
+NUM_CLASSES = 4
+IGNORE = 255
+
+
+def random_batch(seed: int, shape=(2, 5, 6), ignore_fraction=0.25):
+    """Logits float32 (B, H, W, C) and labels int32 (B, H, W) with some 255."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2, shape + (NUM_CLASSES,)).astype(np.float32)
+    labels = rng.integers(0, NUM_CLASSES, shape).astype(np.int32)
+    labels[rng.random(shape) < ignore_fraction] = IGNORE
+    return labels, logits
+
+
+def np_log_softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def np_cross_entropy(labels, logits, class_weights=None):
+    valid = labels != IGNORE
+    log_p = np_log_softmax(logits.astype(np.float64))[valid]
+    picked = -log_p[np.arange(len(log_p)), labels[valid]]
+    if class_weights is None:
+        weights = np.ones_like(picked)
+    else:
+        weights = np.asarray(class_weights, np.float64)[labels[valid]]
+    return (weights * picked).sum() / weights.sum()
+
+
+def np_batch_weights(labels):
+    valid = labels[labels != IGNORE]
+    counts = np.bincount(valid, minlength=NUM_CLASSES).astype(np.float64)
+    return 1.0 - counts / counts.sum()
+
+
+def np_dice(labels, logits, smooth=1.0):
+    valid = labels != IGNORE
+    probabilities = np.exp(np_log_softmax(logits.astype(np.float64)))[valid]
+    one_hot = np.eye(NUM_CLASSES)[labels[valid]]
+    intersection = (probabilities * one_hot).sum(axis=0)
+    sizes = probabilities.sum(axis=0) + one_hot.sum(axis=0)
+    return 1.0 - ((2 * intersection + smooth) / (sizes + smooth)).mean()
+
+
+def np_focal(labels, logits, gamma=2.0):
+    valid = labels != IGNORE
+    log_p = np_log_softmax(logits.astype(np.float64))[valid]
+    log_p_true = log_p[np.arange(len(log_p)), labels[valid]]
+    return (-((1 - np.exp(log_p_true)) ** gamma) * log_p_true).mean()
+
+
+CASES = {
+    "cross_entropy": (lambda: losses.cross_entropy(NUM_CLASSES), np_cross_entropy),
+    "weighted": (
+        lambda: losses.cross_entropy(NUM_CLASSES, class_weights=[0.2, 1, 2, 3]),
+        lambda y, z: np_cross_entropy(y, z, [0.2, 1, 2, 3]),
+    ),
+    "batch_weighted": (
+        lambda: losses.cross_entropy(NUM_CLASSES, class_weights="batch"),
+        lambda y, z: np_cross_entropy(y, z, np_batch_weights(y)),
+    ),
+    "dice": (lambda: losses.dice(NUM_CLASSES), np_dice),
+    "focal": (lambda: losses.focal(NUM_CLASSES, gamma=2.0), np_focal),
+    "focal_gamma_0_is_cross_entropy": (
+        lambda: losses.focal(NUM_CLASSES, gamma=0.0),
+        np_cross_entropy,
+    ),
+    "ce_dice": (
+        lambda: losses.ce_dice(NUM_CLASSES),
+        lambda y, z: np_cross_entropy(y, z) + np_dice(y, z),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_loss_matches_numpy_reference_over_several_batches(case):
+    make, reference = CASES[case]
+    loss = make()
+    for seed in range(4):
+        labels, logits = random_batch(seed)
+        value = float(loss(labels, logits))
+        np.testing.assert_allclose(value, reference(labels, logits), rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_ignored_pixels_get_zero_gradient_and_do_not_change_the_loss(case):
+    loss = CASES[case][0]()
+    labels, logits = random_batch(7)
+    ignored = labels == IGNORE
+    logits_tensor = tf.constant(logits)
+    with tf.GradientTape() as tape:
+        tape.watch(logits_tensor)
+        value = loss(labels, logits_tensor)
+    gradient = tape.gradient(value, logits_tensor).numpy()
+    assert np.all(gradient[ignored] == 0.0)
+    assert np.any(gradient[~ignored] != 0.0)
+    changed = logits.copy()
+    changed[ignored] = 100.0 * np.random.default_rng(1).normal(
+        size=changed[ignored].shape
+    )
+    assert float(loss(labels, changed)) == pytest.approx(float(value), rel=1e-6)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_batch_without_valid_pixels_gives_finite_loss_and_gradient(case):
+    loss = CASES[case][0]()
+    labels = np.full((2, 3, 3), IGNORE, np.int32)
+    logits = tf.constant(np.random.default_rng(0).normal(size=(2, 3, 3, NUM_CLASSES)))
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        value = loss(labels, logits)
+    assert np.isfinite(float(value)) and float(value) == 0.0
+    assert np.all(np.isfinite(tape.gradient(value, logits).numpy()))
+
+
+def test_labels_with_a_channel_axis_give_the_same_loss():
+    labels, logits = random_batch(3)
+    loss = losses.ce_dice(NUM_CLASSES)
+    assert float(loss(labels[..., None], logits)) == pytest.approx(
+        float(loss(labels, logits)), rel=1e-6
+    )
+
+
+def test_float16_logits_are_scored_in_float32():
+    labels, logits = random_batch(4)
+    loss = losses.cross_entropy(NUM_CLASSES)
+    value = loss(labels, tf.constant(logits, tf.float16))
+    assert value.dtype == tf.float32
+    reference = np_cross_entropy(labels, logits.astype(np.float16).astype(np.float32))
+    np.testing.assert_allclose(float(value), reference, rtol=1e-4)
+
+
+def test_mean_runs_over_the_whole_batch_not_per_image():
+    labels, logits = random_batch(5)
+    labels[0, :, :] = IGNORE
+    labels[0, 0, 0] = 1  # image 0 has a single valid pixel
+    value = float(losses.cross_entropy(NUM_CLASSES)(labels, logits))
+    np.testing.assert_allclose(value, np_cross_entropy(labels, logits), rtol=1e-5)
+
+
+def test_wrong_number_of_class_weights_is_explained():
+    with pytest.raises(ValueError, match="3 entries; expected one per class \\(4\\)"):
+        losses.cross_entropy(NUM_CLASSES, class_weights=[1, 2, 3])
+    with pytest.raises(ValueError, match="'batch'"):
+        losses.cross_entropy(NUM_CLASSES, class_weights="median")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_loss_survives_keras_serialisation(case):
+    loss = CASES[case][0]()
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    labels, logits = random_batch(6)
+    assert float(restored(labels, logits)) == pytest.approx(float(loss(labels, logits)))
