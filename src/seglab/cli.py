@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "seglab.commands",
     "seglab.train_cli",
+    "seglab.grading",
 )
 
 
