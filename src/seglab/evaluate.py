@@ -1,0 +1,374 @@
+"""Evaluation: test-set scores, per-image losses, hardest examples, training logs.
+
+- :func:`evaluate_model` scores a model in inference mode over a whole dataset
+  with the confusion-matrix definitions of :mod:`seglab.metrics` (one source of
+  truth): pixel accuracy, mean accuracy, mIoU, per-class IoU, the matrix.
+- :func:`per_image_losses` and :func:`hardest_examples` rank test images by
+  their mean cross-entropy (exercise 6: ``tf.math.top_k`` of per-image losses).
+- :func:`read_history` reads ``history.csv``; :func:`read_event_scalars` reads
+  the TensorBoard event files that training wrote under ``logs/``.
+- The command line (``seglab evaluate``) lives in :mod:`seglab.model_commands`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from seglab import metrics
+from seglab.palette import IGNORE_LABEL, PETS_CLASSES, VOC_CLASSES
+
+
+def evaluate_model(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    num_classes: int | None = None,
+    ignore_label: int = IGNORE_LABEL,
+) -> dict:
+    """Score ``model`` (inference mode) over every batch of ``dataset``.
+
+    ``dataset`` yields ``(images (B, H, W, 3) float32, labels (B, H, W) int)``.
+    Returns ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou`` (floats),
+    ``per_class_iou`` ``(C,)`` float64 (NaN: class absent from truth and
+    prediction), ``confusion_matrix`` ``(C, C)`` int64 (rows: truth),
+    ``class_pixels`` ``(C,)`` int64 (labelled pixels per class) and ``images``.
+    """
+    if num_classes is None:
+        num_classes = int(model.output_shape[-1])
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    images_seen = 0
+    for images, labels in dataset:
+        logits = model(images, training=False)
+        matrix += metrics.confusion_matrix(
+            labels, logits, num_classes, ignore_label
+        ).numpy()
+        images_seen += int(images.shape[0])
+    if images_seen == 0:
+        raise ValueError("the dataset is empty: nothing to evaluate")
+    return {
+        **metrics.scores_from_matrix(matrix),
+        "confusion_matrix": matrix,
+        "class_pixels": matrix.sum(axis=1),
+        "images": images_seen,
+    }
+
+
+def majority_baseline(confusion_matrix: np.ndarray) -> dict:
+    """Scores of a model that predicts the most frequent true class everywhere."""
+    matrix = np.asarray(confusion_matrix)
+    true_counts = matrix.sum(axis=1)
+    constant = np.zeros_like(matrix)
+    constant[:, int(np.argmax(true_counts))] = true_counts
+    scores = metrics.scores_from_matrix(constant)
+    return {key: scores[key] for key in ("pixel_accuracy", "mean_accuracy", "mean_iou")}
+
+
+def per_image_losses(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    ignore_label: int = IGNORE_LABEL,
+) -> np.ndarray:
+    """Mean cross-entropy of each image over its labelled pixels: ``(N,)`` float32.
+
+    Images are taken in dataset order (keep the dataset unshuffled to match
+    indices with :func:`take_examples`). An image with no labelled pixel scores 0.
+    """
+    losses = []
+    for images, labels in dataset:
+        logits = tf.cast(model(images, training=False), tf.float32)
+        labels = tf.cast(labels, tf.int32)
+        valid = tf.not_equal(labels, ignore_label)
+        safe = tf.where(valid, labels, tf.zeros_like(labels))
+        pixel_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(safe, logits)
+        valid = tf.cast(valid, tf.float32)
+        summed = tf.reduce_sum(pixel_loss * valid, axis=[1, 2])
+        losses.append(tf.math.divide_no_nan(summed, tf.reduce_sum(valid, axis=[1, 2])))
+    if not losses:
+        return np.zeros(0, dtype=np.float32)
+    return tf.concat(losses, axis=0).numpy()
+
+
+def top_n_hardest(losses: Sequence[float], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the ``n`` largest losses, largest first (``top_k``)."""
+    losses = tf.convert_to_tensor(np.asarray(losses, dtype=np.float32))
+    n = min(int(n), int(losses.shape[0]))
+    if n < 1:
+        raise ValueError("n must be at least 1 and the losses must not be empty")
+    values, indices = tf.math.top_k(losses, k=n)
+    return indices.numpy(), values.numpy()
+
+
+def take_examples(
+    dataset: tf.data.Dataset, indices: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels at ``indices`` (dataset order) of a batched dataset.
+
+    Returns ``(images (n, H, W, 3), labels (n, H, W))`` in the order of ``indices``.
+    """
+    wanted = {int(i): position for position, i in enumerate(indices)}
+    images: list = [None] * len(wanted)
+    labels: list = [None] * len(wanted)
+    offset = 0
+    for batch_images, batch_labels in dataset:
+        size = int(batch_images.shape[0])
+        for i in range(offset, offset + size):
+            if i in wanted:
+                images[wanted[i]] = batch_images[i - offset].numpy()
+                labels[wanted[i]] = batch_labels[i - offset].numpy()
+        offset += size
+        if all(x is not None for x in images):
+            break
+    missing = [i for i, x in zip(wanted, images, strict=True) if x is None]
+    if missing:
+        raise IndexError(f"indices {missing} are past the dataset's {offset} images")
+    return np.stack(images), np.stack(labels)
+
+
+def hardest_examples(model: keras.Model, dataset: tf.data.Dataset, n: int = 4) -> dict:
+    """The ``n`` test images with the highest mean cross-entropy.
+
+    Returns ``indices``, ``losses`` (largest first), ``images`` ``(n, H, W, 3)``,
+    ``labels`` ``(n, H, W)``, ``predictions`` ``(n, H, W)`` int64 class maps and
+    ``all_losses`` ``(N,)``.
+    """
+    all_losses = per_image_losses(model, dataset)
+    indices, losses = top_n_hardest(all_losses, n)
+    images, labels = take_examples(dataset, indices)
+    predictions = np.argmax(model.predict(images, verbose=0), axis=-1)
+    return {
+        "indices": indices,
+        "losses": losses,
+        "images": images,
+        "labels": labels,
+        "predictions": predictions,
+        "all_losses": all_losses,
+    }
+
+
+# --- training logs -----------------------------------------------------------
+
+
+def read_history(path: str | os.PathLike) -> pd.DataFrame:
+    """``history.csv`` (written by ``CSVLogger``) as a DataFrame, one row per epoch."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "history.csv"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no training history at {path}; train first (it is written by "
+            "`seglab train ...` and by seglab.train.fit)"
+        )
+    return pd.read_csv(path)
+
+
+def _scalar_value(value) -> float | None:
+    """A summary value's number: TF2 stores it as a tensor, TF1 as simple_value."""
+    if value.HasField("tensor"):
+        array = tf.make_ndarray(value.tensor)
+        return float(array) if array.size == 1 else None
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    return None
+
+
+def read_event_scalars(log_dir: str | os.PathLike) -> pd.DataFrame:
+    """Every scalar in the TensorBoard event files under ``log_dir``.
+
+    Returns a DataFrame with columns ``run`` (sub-folder, e.g. ``train`` or
+    ``validation``), ``tag`` (e.g. ``epoch_loss``), ``step`` and ``value``,
+    sorted by run, tag and step.
+    """
+    root = Path(log_dir)
+    files = sorted(root.rglob("events.out.tfevents.*"))
+    if not files:
+        raise FileNotFoundError(
+            f"no TensorBoard event files under {root}; train with the TensorBoard "
+            "callback (seglab.train.fit writes them to <out>/logs)"
+        )
+    rows = []
+    for file in files:
+        run = file.parent.relative_to(root).as_posix()
+        for event in tf.compat.v1.train.summary_iterator(str(file)):
+            for value in event.summary.value:
+                number = _scalar_value(value)
+                if number is not None:
+                    rows.append((run, value.tag, int(event.step), number))
+    frame = pd.DataFrame(rows, columns=["run", "tag", "step", "value"])
+    return frame.sort_values(["run", "tag", "step"], ignore_index=True)
+
+
+def event_curve(scalars: pd.DataFrame, run: str, tag: str) -> pd.Series:
+    """One curve from :func:`read_event_scalars`: value indexed by step."""
+    rows = scalars[(scalars["run"] == run) & (scalars["tag"] == tag)]
+    if rows.empty:
+        pairs = zip(scalars["run"], scalars["tag"], strict=True)
+        known = sorted({f"{r}/{t}" for r, t in pairs})
+        raise KeyError(f"no scalar {run}/{tag}; the logs hold: {', '.join(known)}")
+    return rows.set_index("step")["value"]
+
+
+# --- reports -----------------------------------------------------------------
+
+
+def class_names_for(num_classes: int) -> tuple[str, ...]:
+    """Names for a model's classes: Pets (3), VOC (21) or ``class_<i>``."""
+    if num_classes == len(PETS_CLASSES):
+        return PETS_CLASSES
+    if num_classes == len(VOC_CLASSES):
+        return VOC_CLASSES
+    return tuple(f"class_{i}" for i in range(num_classes))
+
+
+def per_class_table(
+    result: dict, class_names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Per-class IoU, accuracy (recall) and labelled pixels as a DataFrame."""
+    matrix = np.asarray(result["confusion_matrix"], dtype=np.float64)
+    names = class_names or class_names_for(len(matrix))
+    true_counts = matrix.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(true_counts > 0, np.diag(matrix) / true_counts, np.nan)
+    return pd.DataFrame(
+        {
+            "iou": result["per_class_iou"],
+            "accuracy": recall,
+            "pixels": true_counts.astype(np.int64),
+        },
+        index=pd.Index(list(names), name="class"),
+    )
+
+
+def to_json(result: dict, class_names: Sequence[str] | None = None) -> dict:
+    """A JSON-ready copy of :func:`evaluate_model`'s result (NaN -> null)."""
+    names = list(class_names or class_names_for(len(result["confusion_matrix"])))
+
+    def number(value):
+        value = float(value)
+        return None if value != value else value
+
+    return {
+        "pixel_accuracy": number(result["pixel_accuracy"]),
+        "mean_accuracy": number(result["mean_accuracy"]),
+        "mean_iou": number(result["mean_iou"]),
+        "per_class_iou": {
+            name: number(v)
+            for name, v in zip(names, result["per_class_iou"], strict=True)
+        },
+        "class_pixels": {
+            name: int(v) for name, v in zip(names, result["class_pixels"], strict=True)
+        },
+        "images": int(result["images"]),
+        "confusion_matrix": np.asarray(result["confusion_matrix"]).tolist(),
+    }
+
+
+def format_report(result: dict, class_names: Sequence[str] | None = None) -> str:
+    """A plain-text report: the three scores and a per-class table."""
+    table = per_class_table(result, class_names)
+    lines = [
+        f"images         : {result['images']}",
+        f"pixel accuracy : {result['pixel_accuracy']:.4f}",
+        f"mean accuracy  : {result['mean_accuracy']:.4f}",
+        f"mean IoU       : {result['mean_iou']:.4f}",
+        "",
+        f"{'class':<14}{'IoU':>8}{'acc':>8}{'pixels':>12}",
+    ]
+    for name, row in table.iterrows():
+        iou = "-" if np.isnan(row["iou"]) else f"{row['iou']:.4f}"
+        acc = "-" if np.isnan(row["accuracy"]) else f"{row['accuracy']:.4f}"
+        lines.append(f"{name:<14}{iou:>8}{acc:>8}{int(row['pixels']):>12}")
+    return "\n".join(lines)
+
+
+# --- models and data for the command line ------------------------------------
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a ``.keras`` model written by seglab, without its training config.
+
+    Raises ``FileNotFoundError`` / ``ValueError`` with the path and the fix.
+    """
+    import seglab.models  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"model file {path} does not exist; train one with `seglab train unet` "
+            "or `seglab train deeplabv3` (they write <out>/model.keras)"
+        )
+    if path.is_dir() or path.suffix != ".keras":
+        raise ValueError(
+            f"{path} is not a .keras file; pass the model.keras that training "
+            "wrote (a SavedModel folder is for serving: see `seglab predict`)"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:
+        raise ValueError(f"cannot load model {path}: {error}") from error
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """A parsed ``--data`` argument."""
+
+    kind: str  # "pets" or "voc"
+    source: str  # "synthetic", "tfds" or a folder
+
+    def describe(self) -> str:
+        """Words for reports: which dataset, from where."""
+        name = "Oxford-IIIT Pet" if self.kind == "pets" else "PASCAL VOC 2012"
+        if self.source == "synthetic":
+            return f"built-in synthetic data ({name} format)"
+        if self.source == "tfds":
+            return f"{name} (tensorflow-datasets)"
+        return f"{name} folder {self.source}"
+
+
+def parse_data(text: str, num_classes: int | None = None) -> DataSpec:
+    """``synthetic``, ``tfds``, ``pets:DIR``, ``voc:DIR``, ``voc:synthetic`` -> spec.
+
+    Plain ``synthetic`` picks the dataset by the model's class count (21: VOC,
+    otherwise Pets).
+    """
+    text = text.strip()
+    if text == "synthetic":
+        kind = "voc" if num_classes == len(VOC_CLASSES) else "pets"
+        return DataSpec(kind, "synthetic")
+    if text == "tfds":
+        return DataSpec("pets", "tfds")
+    kind, _, source = text.partition(":")
+    if kind in ("pets", "voc") and source:
+        return DataSpec(kind, source)
+    raise ValueError(
+        f"--data {text!r} is not understood; use synthetic, tfds, pets:DIR, "
+        "voc:DIR or voc:synthetic"
+    )
+
+
+def dataset_for(
+    spec: DataSpec, split: str, *, image_size: int, batch_size: int
+) -> tf.data.Dataset:
+    """The unshuffled, unaugmented dataset a spec names."""
+    from seglab.data import pets_dataset, synthetic, voc_dataset
+
+    if spec.kind == "pets":
+        return pets_dataset(
+            spec.source, split, image_size=image_size, batch_size=batch_size
+        )
+    root = synthetic.ensure_voc() if spec.source == "synthetic" else spec.source
+    return voc_dataset(
+        root, split, image_size=image_size, batch_size=batch_size, progress=False
+    )
+
+
+def model_image_size(model: keras.Model, default: int) -> int:
+    """The model's fixed input side, or ``default`` for a model of any size."""
+    height = model.input_shape[1]
+    return int(height) if height else int(default)
