@@ -31,9 +31,7 @@ def small_voc(tmp_path):
     """A fresh, tiny VOC-format folder the test may damage."""
     from seglab.data import synthetic
 
-    return synthetic.write_voc(
-        tmp_path / "voc", num_train=6, num_val=4, progress=False
-    )
+    return synthetic.write_voc(tmp_path / "voc", num_train=6, num_val=4, progress=False)
 
 
 @pytest.fixture()

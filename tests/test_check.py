@@ -39,7 +39,9 @@ def test_every_voc_problem_is_named_by_file(small_voc):
     truncated, resized, bad_labels, no_mask, no_image = _break_voc(small_voc)
     report = check.check_voc(small_voc, progress=False)
     assert not report.usable
-    found = {(p.file.rsplit("/", 1)[-1], p.message.split(":")[0]) for p in report.errors}
+    found = {
+        (p.file.rsplit("/", 1)[-1], p.message.split(":")[0]) for p in report.errors
+    }
     text = report.format()
     assert f"{truncated}.jpg: unreadable or truncated" in text
     assert f"{resized}.png: mask is 30x20 but its image is" in text

@@ -25,7 +25,9 @@ def test_convert_labels_writes_grey_label_pngs(small_voc, capsys):
     raw = small_voc / "VOCdevkit/VOC2012/SegmentationClassRaw"
     for path in raw.glob("*.png"):
         palette_png = small_voc / "VOCdevkit/VOC2012/SegmentationClass" / path.name
-        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(palette_png)))
+        assert np.array_equal(
+            np.asarray(Image.open(path)), np.asarray(Image.open(palette_png))
+        )
 
 
 def test_info_prints_the_banner_and_rejects_bad_profiles(capsys):

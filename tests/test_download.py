@@ -102,7 +102,8 @@ def test_unreachable_host_gives_the_offline_advice(tmp_path):
 
 def test_cli_download_offline_is_one_clear_line(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(
-        download.ARCHIVES, "voc",
+        download.ARCHIVES,
+        "voc",
         (download.Archive("http://127.0.0.1:9/VOCtrainval_11-May-2012.tar", "0" * 32),),
     )
     assert main(["data", "download", "voc", str(tmp_path)]) == 1
@@ -112,7 +113,9 @@ def test_cli_download_offline_is_one_clear_line(monkeypatch, tmp_path, capsys):
 
 def test_official_archives_are_pinned_with_md5():
     assert [a.filename for a in download.ARCHIVES["pets"]] == [
-        "images.tar.gz", "annotations.tar.gz"]
+        "images.tar.gz",
+        "annotations.tar.gz",
+    ]
     assert download.ARCHIVES["voc"][0].filename == "VOCtrainval_11-May-2012.tar"
     for archives in download.ARCHIVES.values():
         for archive in archives:

@@ -10,7 +10,9 @@ IMG = Path(__file__).resolve().parents[1] / "img"
 
 
 def test_committed_figures_match_the_script(tmp_path):
-    spec = importlib.util.spec_from_file_location("make_figures", IMG / "make_figures.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", IMG / "make_figures.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(tmp_path)

@@ -35,11 +35,9 @@ def test_conv5_is_dilated_with_stride_one_and_aspp_uses_paper_rates(resnet_model
         conv = resnet_model.get_layer(f"conv5_block{block}_2_conv")
         assert conv.dilation_rate == (2, 2) and conv.strides == (1, 1)
     assert resnet_model.get_layer("conv5_block1_1_conv").strides == (1, 1)
-    for rate in (6, 12, 18):
-        assert resnet_model.get_layer(f"aspp_rate{rate}_conv").dilation_rate == (
-            rate,
-            rate,
-        )
+    for index, rate in enumerate((6, 12, 18), start=1):
+        conv = resnet_model.get_layer(f"aspp_atrous{index}_conv")
+        assert conv.dilation_rate == (rate, rate)
     assert resnet_model.get_layer("aspp_concat").output.shape[-1] == 1280
 
 
@@ -113,9 +111,10 @@ def test_unknown_backbone_names_the_argument_and_the_choices():
 def test_atrous_rates_scale_with_the_feature_map():
     assert atrous_rates_for(513) == (6, 12, 18)
     assert atrous_rates_for(513, output_stride=8) == (12, 24, 36)
-    small = atrous_rates_for(128)  # an 8 x 8 feature map
-    assert all(1 <= rate < 8 for rate in small)
-    assert list(small) == sorted(small)
+    for size, side in ((128, 8), (64, 4)):
+        small = atrous_rates_for(size)  # a side x side feature map
+        assert all(1 <= rate < side for rate in small)
+        assert list(small) == sorted(set(small))
 
 
 def test_preprocessing_inside_the_model_matches_keras_resnet50():

@@ -17,8 +17,9 @@ def test_trimaps_are_shifted_to_pet_background_border(small_pets):
 
 
 def test_augmented_pets_pad_with_background(small_pets):
-    ds = pets_dataset(small_pets, "train", image_size=96, batch_size=6,
-                      augment=True, seed=1)
+    ds = pets_dataset(
+        small_pets, "train", image_size=96, batch_size=6, augment=True, seed=1
+    )
     _, masks = next(iter(ds))
     assert set(np.unique(masks.numpy())) <= {0, 1, 2}
 
@@ -68,6 +69,7 @@ def test_unknown_source_is_explained(tmp_path):
 
 def test_unprepared_tfds_fails_fast_without_downloading(tmp_path):
     with pytest.raises(DatasetError, match="no prepared oxford_iiit_pet"):
-        pets_dataset("tfds", "train", image_size=32, batch_size=2,
-                     tfds_data_dir=str(tmp_path))
+        pets_dataset(
+            "tfds", "train", image_size=32, batch_size=2, tfds_data_dir=str(tmp_path)
+        )
     assert not any(tmp_path.rglob("*.tfrecord*"))

@@ -68,7 +68,9 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert test_command in lines
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("lessons/*.ipynb")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted(ROOT.glob("lessons/*.ipynb")), ids=lambda p: p.stem
+)
 def test_lessons_start_with_goals_and_the_banner(path):
     cells = json.loads(path.read_text())["cells"]
     assert cells[0]["cell_type"] == "markdown"

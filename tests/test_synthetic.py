@@ -49,7 +49,9 @@ def test_same_seed_writes_identical_data(tmp_path):
     second = synthetic.write_voc(tmp_path / "b", num_train=3, num_val=2, progress=False)
     for path in (first / "VOCdevkit").rglob("*.png"):
         twin = second / path.relative_to(first)
-        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(twin)))
+        assert np.array_equal(
+            np.asarray(Image.open(path)), np.asarray(Image.open(twin))
+        )
 
 
 def test_refuses_to_overwrite_without_permission(tmp_path):
@@ -75,9 +77,13 @@ def test_pets_folder_matches_the_raw_tarball_layout(small_pets):
         assert 1 <= int(class_id) <= 37 and species in ("1", "2")
         assert (species == "1") == name[0].isupper()  # cats are capitalised
         assert int(breed_id) >= 1
-        trimap = np.asarray(Image.open(small_pets / "annotations/trimaps" / f"{name}.png"))
+        trimap = np.asarray(
+            Image.open(small_pets / "annotations/trimaps" / f"{name}.png")
+        )
         assert set(np.unique(trimap)) == {1, 2, 3}
-        assert Image.open(small_pets / "images" / f"{name}.jpg").size == trimap.shape[::-1]
+        assert (
+            Image.open(small_pets / "images" / f"{name}.jpg").size == trimap.shape[::-1]
+        )
     trainval = (small_pets / "annotations" / "trainval.txt").read_text().splitlines()
     assert len(trainval) == 6 and not any(line.startswith("#") for line in trainval)
 

@@ -35,8 +35,9 @@ def _train(model, images, labels, epochs):
         optimizer=keras.optimizers.Adam(3e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    model.fit(images, targets, sample_weight=weights, batch_size=16,
-              epochs=epochs, verbose=0)
+    model.fit(
+        images, targets, sample_weight=weights, batch_size=16, epochs=epochs, verbose=0
+    )
     return model
 
 
@@ -49,26 +50,34 @@ def test_small_cnn_beats_a_per_pixel_colour_classifier(voc_root):
     train_x, train_y = _arrays(voc_root, "train")
     val_x, val_y = _arrays(voc_root, "val")
 
-    colour = keras.Sequential([
-        keras.Input((None, None, 3)),
-        keras.layers.Conv2D(64, 1, activation="relu"),
-        keras.layers.Conv2D(64, 1, activation="relu"),
-        keras.layers.Conv2D(21, 1),
-    ])
-    cnn = keras.Sequential([
-        keras.Input((None, None, 3)),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu",
-                            dilation_rate=2),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu",
-                            dilation_rate=4),
-        keras.layers.Conv2D(21, 1),
-    ])
+    colour = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(64, 1, activation="relu"),
+            keras.layers.Conv2D(64, 1, activation="relu"),
+            keras.layers.Conv2D(21, 1),
+        ]
+    )
+    cnn = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(
+                32, 3, padding="same", activation="relu", dilation_rate=2
+            ),
+            keras.layers.Conv2D(
+                32, 3, padding="same", activation="relu", dilation_rate=4
+            ),
+            keras.layers.Conv2D(21, 1),
+        ]
+    )
     scores = {}
     for name, model in (("colour", colour), ("cnn", cnn)):
         _train(model, train_x, train_y, epochs=25)
         predicted = model.predict(val_x, verbose=0).argmax(-1)
         scores[name] = _miou(val_y, predicted, SYNTHETIC_VOC_CLASSES)
-    print(f"held-out mIoU: per-pixel colour {scores['colour']:.3f}, "
-          f"small CNN {scores['cnn']:.3f}")
+    print(
+        f"held-out mIoU: per-pixel colour {scores['colour']:.3f}, "
+        f"small CNN {scores['cnn']:.3f}"
+    )
     assert scores["cnn"] > scores["colour"] + 0.15

@@ -99,8 +99,9 @@ def test_missing_mask_is_named(small_voc):
 
 
 def test_dataset_shapes_dtypes_and_label_values(small_voc):
-    ds = voc_dataset(small_voc, "train", image_size=(48, 64), batch_size=4,
-                     progress=False)
+    ds = voc_dataset(
+        small_voc, "train", image_size=(48, 64), batch_size=4, progress=False
+    )
     images, labels = next(iter(ds))
     assert images.shape == (4, 48, 64, 3) and images.dtype == tf.float32
     assert labels.shape == (4, 48, 64) and labels.dtype == tf.int32
@@ -111,8 +112,17 @@ def test_dataset_shapes_dtypes_and_label_values(small_voc):
 
 
 def test_augmented_dataset_keeps_static_shapes_and_valid_labels(small_voc):
-    ds = voc_dataset(small_voc, "train", image_size=40, batch_size=3, augment=True,
-                     shuffle=True, repeat=True, seed=5, progress=False)
+    ds = voc_dataset(
+        small_voc,
+        "train",
+        image_size=40,
+        batch_size=3,
+        augment=True,
+        shuffle=True,
+        repeat=True,
+        seed=5,
+        progress=False,
+    )
     assert ds.element_spec[0].shape.as_list() == [3, 40, 40, 3]
     for images, labels in ds.take(4):
         values = set(np.unique(labels.numpy()).tolist())
@@ -122,9 +132,17 @@ def test_augmented_dataset_keeps_static_shapes_and_valid_labels(small_voc):
 
 def test_seeded_pipeline_is_deterministic(small_voc):
     def batches():
-        ds = voc_dataset(small_voc, "train", image_size=32, batch_size=3,
-                         augment=True, shuffle=True, repeat=True, seed=11,
-                         progress=False)
+        ds = voc_dataset(
+            small_voc,
+            "train",
+            image_size=32,
+            batch_size=3,
+            augment=True,
+            shuffle=True,
+            repeat=True,
+            seed=11,
+            progress=False,
+        )
         return [(x.numpy(), y.numpy()) for x, y in ds.take(3)]
 
     first, second = batches(), batches()
@@ -133,15 +151,24 @@ def test_seeded_pipeline_is_deterministic(small_voc):
 
 
 def test_epochs_get_different_augmentations(small_voc):
-    ds = voc_dataset(small_voc, "train", image_size=32, batch_size=6, augment=True,
-                     repeat=True, seed=2, progress=False)
+    ds = voc_dataset(
+        small_voc,
+        "train",
+        image_size=32,
+        batch_size=6,
+        augment=True,
+        repeat=True,
+        seed=2,
+        progress=False,
+    )
     first, second = [x.numpy() for x, _ in ds.take(2)]
     assert not np.array_equal(first, second)
 
 
 def test_label_size_resizes_only_the_labels(small_voc):
-    ds = voc_dataset(small_voc, "val", image_size=64, label_size=16, batch_size=2,
-                     progress=False)
+    ds = voc_dataset(
+        small_voc, "val", image_size=64, label_size=16, batch_size=2, progress=False
+    )
     images, labels = next(iter(ds))
     assert images.shape[1:3] == (64, 64) and labels.shape[1:] == (16, 16)
 
@@ -164,7 +191,7 @@ def test_augmentation_keeps_image_and_mask_aligned(seed):
     red = np.rint(out_image.numpy()[..., 0] * 255 / 16)
     labels = out_label.numpy()[..., 0]
     # away from block edges (where bilinear mixes colours) they must agree
-    interior = (ndimage.maximum_filter(labels, 3) == ndimage.minimum_filter(labels, 3))
+    interior = ndimage.maximum_filter(labels, 3) == ndimage.minimum_filter(labels, 3)
     interior &= labels != IGNORE_LABEL
     assert interior.sum() > 200
     assert (red[interior] == labels[interior]).mean() > 0.95

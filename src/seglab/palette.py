@@ -8,6 +8,8 @@ indexing instead of per-pixel Python loops.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 IGNORE_LABEL = 255
@@ -63,7 +65,9 @@ def voc_colormap(n: int = 256) -> np.ndarray:
 VOC_COLORMAP = voc_colormap()
 
 
-def label_to_color(label: np.ndarray, colormap: np.ndarray = VOC_COLORMAP) -> np.ndarray:
+def label_to_color(
+    label: np.ndarray, colormap: np.ndarray = VOC_COLORMAP
+) -> np.ndarray:
     """Colour a label map: ``(H, W)`` integer -> ``(H, W, 3)`` uint8."""
     label = np.asarray(label)
     if label.size and (label.min() < 0 or label.max() >= len(colormap)):
@@ -86,7 +90,9 @@ def color_to_label(
 
     ``(H, W, 3)`` uint8 -> ``(H, W)`` uint8. The first ``num_classes`` colours
     map to their class; the boundary colour (entry ``ignore_label``) and pure
-    white (what some tools write for boundaries) map to ``ignore_label``.
+    white (what some tools write for boundaries) map to ``ignore_label``. Each
+    colour is packed into a 24-bit key and looked up in a table with one entry
+    per possible colour, built once per colour map.
 
     Raises:
         ValueError: some colours are none of these; the message lists them and
@@ -94,33 +100,39 @@ def color_to_label(
     """
     color = np.asarray(color)
     if color.ndim != 3 or color.shape[-1] != 3:
-        raise ValueError(f"{source}: expected an (H, W, 3) RGB image, got {color.shape}")
-    rgb = color.astype(np.uint32)
+        raise ValueError(
+            f"{source}: expected an (H, W, 3) RGB image, got {color.shape}"
+        )
+    table = _color_table(colormap.tobytes(), num_classes, ignore_label)
+    rgb = color.astype(np.uint32, copy=False)
     keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    table = colormap[:num_classes].astype(np.uint32)
-    known = np.concatenate(
-        [
-            (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2],
-            np.array([_key(colormap[ignore_label]), _key((255, 255, 255))], np.uint32),
-        ]
-    )
-    values = np.concatenate(
-        [np.arange(num_classes), [ignore_label, ignore_label]]
-    ).astype(np.uint8)
-    order = np.argsort(known)
-    known, values = known[order], values[order]
-    position = np.clip(np.searchsorted(known, keys), 0, len(known) - 1)
-    found = known[position] == keys
-    if not found.all():
-        bad = np.unique(keys[~found])
+    labels = table[keys]
+    unknown = labels == _UNKNOWN
+    if unknown.any():
+        bad = np.unique(keys[unknown])
         shown = ", ".join(str(_rgb(k)) for k in bad[:8])
         more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
         raise ValueError(
-            f"{source}: {int((~found).sum())} pixels have colours that are not "
+            f"{source}: {int(unknown.sum())} pixels have colours that are not "
             f"VOC class colours: {shown}{more}. Is this a VOC colour map? "
             "JPEG-compressed masks blur colours; use the PNG originals."
         )
-    return values[position]
+    return labels.astype(np.uint8)
+
+
+_UNKNOWN = np.uint16(0xFFFF)
+
+
+@functools.lru_cache(maxsize=4)
+def _color_table(colormap_bytes: bytes, num_classes: int, ignore_label: int):
+    """A ``(2**24,)`` uint16 table: packed RGB -> label, or ``_UNKNOWN``."""
+    colormap = np.frombuffer(colormap_bytes, np.uint8).reshape(-1, 3)
+    table = np.full(1 << 24, _UNKNOWN, np.uint16)
+    table[_key(colormap[ignore_label])] = ignore_label
+    table[_key((255, 255, 255))] = ignore_label
+    for index in range(num_classes - 1, -1, -1):  # first class wins on ties
+        table[_key(colormap[index])] = index
+    return table
 
 
 def _key(rgb) -> np.uint32:
@@ -160,8 +172,10 @@ def overlay(
     return np.where(mask, blended, image).astype(np.float32)
 
 
-def one_hot(label: np.ndarray, num_classes: int, ignore_label: int = IGNORE_LABEL) -> np.ndarray:
-    """``(H, W)`` labels -> ``(H, W, num_classes)`` float32; ignored pixels are all zero."""
+def one_hot(
+    label: np.ndarray, num_classes: int, ignore_label: int = IGNORE_LABEL
+) -> np.ndarray:
+    """``(H, W)`` labels -> ``(H, W, num_classes)`` float32; ignored pixels all 0."""
     label = np.asarray(label).astype(np.int64)
     valid = label != ignore_label
     safe = np.where(valid, label, 0)

@@ -48,10 +48,11 @@ def file_digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def open_menu_item(page, menu: str, command: str) -> None:
-    """Click a top menu (by its label), then the item that runs `command`."""
+def open_menu_item(page, menu: str, item: str) -> None:
+    """Click a top menu, then one of its items (both by their visible label)."""
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{menu}$")).click()
-    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+    label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$"))
+    label.click()
 
 
 def accept_kernel_dialog(page) -> None:
@@ -97,7 +98,7 @@ def test_lesson_01_runs_in_jupyterlab_with_figures_and_quick_banner(
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(
         timeout=90_000
     )
-    open_menu_item(page, "Run", "notebook:run-all-cells")
+    open_menu_item(page, "Run", "Run All Cells")
     state = wait_for_run_all(page, LESSON_SECONDS)
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
 
@@ -132,7 +133,7 @@ def test_assignment_list_shows_the_released_course_assignments(
 ):
     expected = course_assignments
     page.goto(lab_server.lab_url("lab"))
-    open_menu_item(page, "Nbgrader", "nbgrader:open-assignment-list")
+    open_menu_item(page, "Nbgrader", "Assignment List")
     released = page.locator("#released_assignments_list")
     for name in expected:
         released.get_by_text(name, exact=True).wait_for()
@@ -147,7 +148,7 @@ def test_formgrader_lists_every_assignment_of_the_course(
 ):
     expected = course_assignments
     page.goto(lab_server.lab_url("lab"))
-    open_menu_item(page, "Nbgrader", "nbgrader:open-formgrader")
+    open_menu_item(page, "Nbgrader", "Formgrader")
     frame = page.frame_locator("iframe[src*='formgrader']")
     for name in expected:
         frame.get_by_text(name, exact=True).first.wait_for()

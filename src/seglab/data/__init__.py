@@ -1,4 +1,4 @@
-"""Datasets: PASCAL VOC 2012, Oxford-IIIT Pet, and built-in stand-ins in their formats."""
+"""Datasets: PASCAL VOC 2012, Oxford-IIIT Pet, built-in stand-ins."""
 
 from __future__ import annotations
 

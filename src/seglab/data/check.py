@@ -63,7 +63,9 @@ class Report:
     def format(self) -> str:
         """A human-readable summary, one problem a line."""
         lines = [f"{self.dataset} dataset at {self.root}"]
-        lines += [f"  {name:<9} {count:>6} images" for name, count in self.splits.items()]
+        lines += [
+            f"  {name:<9} {count:>6} images" for name, count in self.splits.items()
+        ]
         if self.min_size:
             lines.append(
                 f"  sizes     {self.min_size[0]}x{self.min_size[1]} .. "
@@ -73,9 +75,13 @@ class Report:
         lines.append("  class pixels:")
         for name, count in self.class_pixels.items():
             if count:
-                lines.append(f"    {name:<14} {count:>12,} ({100 * count / total:5.1f}%)")
+                lines.append(
+                    f"    {name:<14} {count:>12,} ({100 * count / total:5.1f}%)"
+                )
         for problem in self.problems:
-            lines.append(f"  {problem.severity.upper()}: {problem.file}: {problem.message}")
+            lines.append(
+                f"  {problem.severity.upper()}: {problem.file}: {problem.message}"
+            )
         verdict = "usable" if self.usable else "NOT usable"
         lines.append(
             f"{verdict}: {len(self.errors)} errors, {len(self.warnings)} warnings"
@@ -94,7 +100,9 @@ def _image_size(path: Path, problems: list[Problem], expect: str = "JPEG"):
             image.load()
             size = image.size
     except (OSError, SyntaxError, ValueError) as error:
-        problems.append(Problem("error", str(path), f"unreadable or truncated: {error}"))
+        problems.append(
+            Problem("error", str(path), f"unreadable or truncated: {error}")
+        )
         return None
     if expect and kind != expect:
         problems.append(

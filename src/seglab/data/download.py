@@ -90,13 +90,16 @@ def fetch(archive: Archive, folder: Path, *, timeout: float = 10.0) -> Path:
         total = response.length
         mode = "ab" if resumed else "wb"
         initial = start if resumed else 0
-        with open(partial, mode) as handle, tqdm(
-            total=(total + initial) if total else None,
-            initial=initial,
-            unit="B",
-            unit_scale=True,
-            desc=archive.filename,
-        ) as bar:
+        with (
+            open(partial, mode) as handle,
+            tqdm(
+                total=(total + initial) if total else None,
+                initial=initial,
+                unit="B",
+                unit_scale=True,
+                desc=archive.filename,
+            ) as bar,
+        ):
             for block in iter(lambda: response.read(CHUNK), b""):
                 handle.write(block)
                 bar.update(len(block))
@@ -126,7 +129,9 @@ def download(dataset: str, folder: str | os.PathLike, *, keep: bool = True) -> P
     ``folder/annotations``.
     """
     if dataset not in ARCHIVES:
-        raise ValueError(f"dataset must be one of {', '.join(ARCHIVES)}, got {dataset!r}")
+        raise ValueError(
+            f"dataset must be one of {', '.join(ARCHIVES)}, got {dataset!r}"
+        )
     folder = Path(folder).expanduser()
     cache = folder / "archives"
     for archive in ARCHIVES[dataset]:

@@ -131,7 +131,7 @@ def _tfds_pairs(split: str, data_dir: str | None) -> tuple[tf.data.Dataset, int]
         raise DatasetError(
             f"tensorflow-datasets has no prepared {TFDS_NAME} in "
             f"{builder.data_dir}. Prepare it once with network access "
-            f"(`python -c \"import tensorflow_datasets as tfds; "
+            f'(`python -c "import tensorflow_datasets as tfds; '
             f"tfds.load('{TFDS_NAME}')\"`), or use a raw folder "
             "(`seglab data download pets DIR`) or source='synthetic'."
         )

@@ -192,7 +192,9 @@ def pet_scene(
     ear_x = cx + (0.1 if rng.random() < 0.5 else 0.4) * size
     ear = _shape_mask("triangle", height, width, cy - 0.42 * size, ear_x, 0.3 * size)
     pet = body | head | ear
-    fur = _texture(rng.choice(["dots", "diagonal_stripes", "checker"]), rng, height, width)
+    fur = _texture(
+        rng.choice(["dots", "diagonal_stripes", "checker"]), rng, height, width
+    )
     first, second = _random_colour(rng), _random_colour(rng)
     painted = fur[..., None] * first + (1 - fur[..., None]) * second
     image = np.where(pet[..., None], painted, image)
@@ -259,8 +261,10 @@ def write_voc(
         height, width = rng.integers(min_size, max_size + 1, size=2)
         image, label = voc_scene(rng, int(height), int(width))
         _atomic_save(
-            Image.fromarray(image), voc / "JPEGImages" / f"{name}.jpg",
-            format="JPEG", quality=92,
+            Image.fromarray(image),
+            voc / "JPEGImages" / f"{name}.jpg",
+            format="JPEG",
+            quality=92,
         )
         mask = Image.fromarray(label, mode="P")
         mask.putpalette(palette)
@@ -278,15 +282,43 @@ PET_BREEDS: tuple[tuple[str, int], ...] = tuple(
     (name, 1 if name[0].isupper() else 2)
     for name in sorted(
         [
-            "Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair",
-            "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue",
-            "Siamese", "Sphynx", "american_bulldog", "american_pit_bull_terrier",
-            "basset_hound", "beagle", "boxer", "chihuahua",
-            "english_cocker_spaniel", "english_setter", "german_shorthaired",
-            "great_pyrenees", "havanese", "japanese_chin", "keeshond",
-            "leonberger", "miniature_pinscher", "newfoundland", "pomeranian",
-            "pug", "saint_bernard", "samoyed", "scottish_terrier", "shiba_inu",
-            "staffordshire_bull_terrier", "wheaten_terrier", "yorkshire_terrier",
+            "Abyssinian",
+            "Bengal",
+            "Birman",
+            "Bombay",
+            "British_Shorthair",
+            "Egyptian_Mau",
+            "Maine_Coon",
+            "Persian",
+            "Ragdoll",
+            "Russian_Blue",
+            "Siamese",
+            "Sphynx",
+            "american_bulldog",
+            "american_pit_bull_terrier",
+            "basset_hound",
+            "beagle",
+            "boxer",
+            "chihuahua",
+            "english_cocker_spaniel",
+            "english_setter",
+            "german_shorthaired",
+            "great_pyrenees",
+            "havanese",
+            "japanese_chin",
+            "keeshond",
+            "leonberger",
+            "miniature_pinscher",
+            "newfoundland",
+            "pomeranian",
+            "pug",
+            "saint_bernard",
+            "samoyed",
+            "scottish_terrier",
+            "shiba_inu",
+            "staffordshire_bull_terrier",
+            "wheaten_terrier",
+            "yorkshire_terrier",
         ],
         key=str.lower,
     )
@@ -333,8 +365,10 @@ def write_pets(
         height, width = rng.integers(min_size, max_size + 1, size=2)
         image, trimap = pet_scene(rng, int(height), int(width))
         _atomic_save(
-            Image.fromarray(image), root / "images" / f"{name}.jpg",
-            format="JPEG", quality=92,
+            Image.fromarray(image),
+            root / "images" / f"{name}.jpg",
+            format="JPEG",
+            quality=92,
         )
         _atomic_save(
             Image.fromarray(trimap, mode="L"),

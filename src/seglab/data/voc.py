@@ -32,7 +32,7 @@ class DatasetError(Exception):
 
 
 def find_voc(root: str | os.PathLike) -> Path:
-    """Locate ``VOC2012/`` from a folder holding ``VOCdevkit/``, ``VOCdevkit/`` or itself."""
+    """Locate ``VOC2012/`` from its parent, ``VOCdevkit/`` or ``VOC2012/`` itself."""
     root = Path(root).expanduser()
     for candidate in (root / "VOCdevkit" / "VOC2012", root / "VOC2012", root):
         if (candidate / "JPEGImages").is_dir() and (
@@ -64,9 +64,7 @@ def read_split_ids(voc: Path, split: str) -> list[str]:
     return ids
 
 
-def mask_to_labels(
-    path: Path, num_classes: int = NUM_VOC_CLASSES
-) -> np.ndarray:
+def mask_to_labels(path: Path, num_classes: int = NUM_VOC_CLASSES) -> np.ndarray:
     """Read one VOC mask PNG as ``(H, W)`` uint8 class indices.
 
     Accepts palette PNGs (the official format: the indices are read directly),

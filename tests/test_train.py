@@ -1,0 +1,225 @@
+"""Training: poly schedule, fit with callbacks, resume, strategies, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seglab import losses, metrics, train
+
+NUM_CLASSES = 3
+
+
+def tiny_data(count: int = 16, size: int = 16, seed: int = 0):
+    """Images whose red channel says the class: bright -> 1, dark -> 2, grey -> 0."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((count, size, size, 3)).astype(np.float32) * 0.2
+    labels = rng.integers(0, NUM_CLASSES, (count, 1, 1)).repeat(size, 1).repeat(size, 2)
+    images[..., 0] += np.choose(labels, [0.4, 0.8, 0.0])
+    labels = labels.astype(np.int32)
+    labels[:, :, :2] = 255  # an ignored band, as VOC object boundaries
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+
+
+def tiny_model(optimizer=None) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(NUM_CLASSES, 1),
+        ]
+    )
+    model.compile(
+        optimizer=optimizer or keras.optimizers.Adam(0.05),
+        loss=losses.cross_entropy(NUM_CLASSES),
+        metrics=metrics.segmentation_metrics(NUM_CLASSES),
+    )
+    return model
+
+
+def test_poly_schedule_follows_the_formula_and_ends_at_the_floor():
+    schedule = train.poly_learning_rate(0.007, decay_steps=100, end=1e-6, power=0.9)
+    for step in (0, 1, 50, 99):
+        expected = (0.007 - 1e-6) * (1 - step / 100) ** 0.9 + 1e-6
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5)
+    assert float(schedule(100)) == pytest.approx(1e-6)
+    assert float(schedule(500)) == pytest.approx(1e-6)
+
+
+def test_sgd_uses_momentum_poly_decay_and_weight_decay():
+    optimizer = train.make_optimizer(
+        "sgd", 0.007, decay_steps=10, weight_decay=2e-4
+    )
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert optimizer.momentum == 0.9 and optimizer.weight_decay == 2e-4
+    assert isinstance(
+        optimizer._learning_rate, keras.optimizers.schedules.PolynomialDecay
+    )
+    adam = train.make_optimizer("adam", 1e-3)
+    assert isinstance(adam, keras.optimizers.Adam)
+    with pytest.raises(ValueError, match="'sgd' or 'adam'"):
+        train.make_optimizer("rmsprop")
+
+
+def test_fit_learns_tiny_data_and_writes_its_outputs(tmp_path):
+    model = tiny_model()
+    data = tiny_data()
+    history = train.fit(model, data, data, epochs=8, out_dir=tmp_path, verbose=0)
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    scores = metrics.evaluate(model, data, NUM_CLASSES)
+    assert scores["mean_iou"] > 0.8
+    for name in ("model.keras", "best.keras", "history.csv"):
+        assert (tmp_path / name).is_file(), name
+    assert any((tmp_path / "logs").rglob("events.out.tfevents*"))
+    assert not (tmp_path / "backup").exists()  # removed after a finished run
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + 8 and "val_mean_iou" in rows[0]
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    images = next(iter(data))[0]
+    np.testing.assert_allclose(loaded(images), model(images), rtol=1e-5, atol=1e-5)
+
+
+class Crash(keras.callbacks.Callback):
+    """Stops the process-like run when epoch ``at`` begins (as a kill would)."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt(f"killed at epoch {epoch}")
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs: list[int] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_killed_run_resumes_at_its_last_finished_epoch(tmp_path):
+    data = tiny_data()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(tiny_model(), data, data, epochs=5, out_dir=tmp_path,
+                  extra_callbacks=[Crash(at=3)], verbose=0)
+    assert (tmp_path / "backup").is_dir()
+    recorder = EpochRecorder()
+    model = tiny_model()
+    train.fit(model, data, data, epochs=5, out_dir=tmp_path, resume=True,
+              extra_callbacks=[recorder], verbose=0)
+    assert recorder.epochs == [3, 4]
+    rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in rows] == [0, 1, 2, 3, 4]
+
+
+def test_fresh_run_ignores_an_old_backup(tmp_path):
+    data = tiny_data()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(tiny_model(), data, data, epochs=4, out_dir=tmp_path,
+                  extra_callbacks=[Crash(at=2)], verbose=0)
+    recorder = EpochRecorder()
+    train.fit(tiny_model(), data, data, epochs=2, out_dir=tmp_path, resume=False,
+              extra_callbacks=[recorder], verbose=0)
+    assert recorder.epochs == [0, 1]
+
+
+def test_reduce_lr_on_plateau_only_with_a_constant_learning_rate(tmp_path):
+    with_plateau = train.make_callbacks(tmp_path, reduce_lr=True)
+    without = train.make_callbacks(tmp_path, reduce_lr=False)
+    kinds = [type(c).__name__ for c in with_plateau]
+    assert "ReduceLROnPlateau" in kinds
+    assert "ReduceLROnPlateau" not in [type(c).__name__ for c in without]
+    assert kinds[-1] == "BackupAndRestore"
+    schedule = train.make_optimizer("sgd", 0.007, decay_steps=4)
+    data = tiny_data(8)
+    model = tiny_model(optimizer=schedule)
+    history = train.fit(model, data, data, epochs=1, out_dir=tmp_path, verbose=0)
+    assert np.isfinite(history["loss"][0])
+
+
+def test_default_strategy_on_a_single_device():
+    assert train.select_strategy().num_replicas_in_sync == 1
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import json, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_train import tiny_data, tiny_model
+        from seglab import train
+        strategy = train.select_strategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            model = tiny_model()
+        data = tiny_data()
+        history = train.fit(model, data, data, epochs=3, out_dir={str(tmp_path)!r},
+                            verbose=0)
+        print(json.dumps({{"replicas": strategy.num_replicas_in_sync,
+                          "kind": type(strategy).__name__,
+                          "loss": history["loss"]}}))
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["kind"] == "MirroredStrategy" and result["replicas"] == 2
+    assert all(np.isfinite(result["loss"]))
+    assert result["loss"][-1] < result["loss"][0]
+
+
+def test_quick_and_full_settings_differ_where_documented():
+    quick, full = train.deeplab_settings("quick"), train.deeplab_settings("full")
+    assert (full.backbone, full.image_size, full.batch_size) == ("resnet50", 384, 8)
+    assert full.atrous_rates == (6, 12, 18) and full.output_stride == 16
+    assert full.backbone_weights == "imagenet" and full.optimizer == "sgd"
+    feature_side = quick.image_size // quick.output_stride
+    assert max(quick.atrous_rates) < feature_side
+
+
+@pytest.mark.slow
+def test_cli_trains_deeplabv3_and_writes_its_outputs(tmp_path, voc_root, capsys):
+    from seglab.cli import main
+
+    out = tmp_path / "run"
+    code = main(
+        ["train", "deeplabv3", "--profile", "quick", "--epochs", "1",
+         "--image-size", "64", "--out", str(out)]
+    )
+    assert code == 0
+    for name in ("model.keras", "history.csv", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "logs").rglob("events.out.tfevents*"))
+    result = json.loads((out / "metrics.json").read_text())
+    for key in ("pixel_accuracy", "mean_accuracy", "mean_iou", "per_class_iou",
+                "epochs", "seconds", "profile", "data", "weights"):
+        assert key in result, key
+    assert result["epochs"] == 1 and result["profile"] == "quick"
+    assert result["weights"] == "random" and len(result["per_class_iou"]) == 21
+    assert 0.0 <= result["mean_iou"] <= 1.0
+    assert "validation (quick profile)" in capsys.readouterr().out
+
+
+def test_cli_rejects_a_bad_data_argument(capsys):
+    from seglab.cli import main
+
+    assert main(["train", "deeplabv3", "--data", "imagenet"]) == 1
+    assert "voc:DIR" in capsys.readouterr().err
