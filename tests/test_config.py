@@ -66,3 +66,10 @@ def test_set_seed_makes_keras_random_repeatable():
     first = keras.random.uniform((4,)).numpy()
     config.set_seed(3)
     assert (keras.random.uniform((4,)).numpy() == first).all()
+
+
+def test_auto_says_why_it_chose_quick(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGLAB_DATA", str(tmp_path))
+    profile = config.get_profile("auto")
+    assert profile.chosen_by == "auto: no GPU and no real data"
+    assert "(auto: no GPU and no real data)" in config.banner_lines(profile)[0]

@@ -135,3 +135,20 @@ def test_ensure_never_deletes_a_folder_outside_the_data_home(monkeypatch, tmp_pa
     with pytest.raises(FileExistsError, match="no seglab dataset"):
         synthetic.ensure_voc(foreign)
     assert (foreign / "notes.txt").exists()
+
+
+def test_data_from_an_older_generator_is_written_anew(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGLAB_DATA", str(tmp_path))
+    real = synthetic.write_voc
+    monkeypatch.setattr(
+        synthetic,
+        "write_voc",
+        lambda root: real(root, num_train=2, num_val=2, progress=False),
+    )
+    root = synthetic.ensure_voc()
+    marker = root / synthetic.MARKER
+    old = json.loads(marker.read_text())
+    assert old["version"] == synthetic.GENERATOR_VERSION
+    marker.write_text(json.dumps({**old, "version": 1}))
+    synthetic.ensure_voc()
+    assert json.loads(marker.read_text())["version"] == synthetic.GENERATOR_VERSION

@@ -43,6 +43,8 @@ class Profile:
     # where the data and the backbone weights come from
     synthetic_data: bool
     backbone_weights: str | None
+    # how the profile was picked, when SEGLAB_PROFILE=auto chose it
+    chosen_by: str = ""
 
     @property
     def data_description(self) -> str:
@@ -119,8 +121,23 @@ def get_profile(name: str | None = None) -> Profile:
             f"{', '.join(PROFILE_NAMES)}. Example: {PROFILE_ENV}=quick"
         )
     if key == "auto":
-        key = "full" if gpus() and real_data_present() else "quick"
+        return dataclasses.replace(_auto_profile(), chosen_by=auto_reason())
     return QUICK if key == "quick" else FULL
+
+
+def _auto_profile() -> Profile:
+    return FULL if gpus() and real_data_present() else QUICK
+
+
+def auto_reason() -> str:
+    """Why ``auto`` picks the profile it picks, in a few words."""
+    has_gpu, has_data = bool(gpus()), real_data_present()
+    if has_gpu and has_data:
+        return "auto: a GPU and the real data are present"
+    missing = [
+        name for name, ok in (("no GPU", has_gpu), ("no real data", has_data)) if not ok
+    ]
+    return f"auto: {' and '.join(missing)}"
 
 
 def set_seed(seed: int = 42) -> None:
@@ -178,7 +195,8 @@ def banner_lines(
         else:
             weights = "random initialisation (quick profile: no download)"
     return [
-        f"seglab profile : {profile.name}",
+        f"seglab profile : {profile.name}"
+        + (f"   ({profile.chosen_by})" if profile.chosen_by else ""),
         f"TensorFlow     : {tf.__version__}   Keras: {keras.__version__}",
         f"devices        : {', '.join(devices)}"
         + ("" if gpu_count else "   (no GPU: training runs on the CPU)"),
