@@ -255,6 +255,7 @@ def fit(
         validation_steps=validation_steps,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # a tf.data pipeline shuffles itself
     )
     model.save(out / MODEL_FILE)
     return history.history

@@ -102,14 +102,17 @@ def atrous_rates_for(
     (6, 12, 18)
     >>> atrous_rates_for(128)
     (1, 3, 4)
+    >>> atrous_rates_for(64)  # a 4 x 4 map: distinct rates below 4
+    (1, 2, 3)
     """
     feature_size = -(-image_size // output_stride)  # ceil, as ResNet pads
     reference_size = -(-REFERENCE_IMAGE_SIZE // output_stride)
     scale = feature_size / reference_size * 16 / output_stride
-    return tuple(
-        min(max(1, round(rate * scale)), max(1, feature_size - 1))
-        for rate in reference_rates
-    )
+    rates: list[int] = []
+    for rate in reference_rates:
+        scaled = max(1, round(rate * scale), rates[-1] + 1 if rates else 1)
+        rates.append(min(scaled, max(1, feature_size - 1)))
+    return tuple(rates)
 
 
 def _conv_bn_relu(x, filters: int, kernel_size: int, name: str, dilation: int = 1):
@@ -182,10 +185,10 @@ def atrous_spatial_pyramid_pooling(
     result to the feature map's dynamic size.
     """
     branches = [_conv_bn_relu(features, filters, 1, name=f"{name}_1x1")]
-    for rate in rates:
+    for index, rate in enumerate(rates, start=1):
         branches.append(
             _conv_bn_relu(
-                features, filters, 3, name=f"{name}_rate{rate}", dilation=rate
+                features, filters, 3, name=f"{name}_atrous{index}", dilation=rate
             )
         )
     pooled = keras.layers.GlobalAveragePooling2D(
