@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seglab.commands",
     "seglab.train_cli",
     "seglab.grading",
+    "seglab.model_commands",
 )
 
 

@@ -1,0 +1,62 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from seglab import train_unet
+
+
+def test_full_profile_is_the_tutorials_run():
+    settings = train_unet.unet_settings("full")
+    assert (settings.image_size, settings.batch_size, settings.epochs) == (128, 64, 20)
+    assert settings.encoder_weights == "imagenet" and not settings.trainable_encoder
+    assert settings.alpha == 1.0
+
+
+def test_quick_profile_uses_a_random_trainable_encoder():
+    settings = train_unet.unet_settings("quick")
+    assert settings.encoder_weights is None
+    model = train_unet.build_unet(dataclasses.replace(settings, image_size=64))
+    assert model.encoder_trainable
+
+
+@pytest.mark.slow
+def test_full_profile_dry_run_takes_two_steps_on_built_in_data(pets_root):
+    """The full settings, exactly, for two steps (random weights: no download)."""
+    settings = dataclasses.replace(
+        train_unet.unet_settings("full"), encoder_weights=None
+    )
+    train, test = train_unet.pets_data(settings, "synthetic")
+    images, masks = next(iter(train))
+    assert images.shape == (64, 128, 128, 3) and masks.shape == (64, 128, 128)
+    model = train_unet.build_unet(settings)
+    history = model.fit(train.take(2), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.output_shape == (None, 128, 128, 3)
+
+
+def test_sample_weighted_batches_are_triples():
+    settings = dataclasses.replace(
+        train_unet.unet_settings("quick"), image_size=64, batch_size=4,
+        class_weights=(1.0, 1.0, 3.0),
+    )
+    train, _ = train_unet.pets_data(settings, "synthetic")
+    images, masks, weights = next(iter(train))
+    assert images.shape[0] == 4 and weights.shape == masks.shape
+    table = np.array([0.6, 0.6, 1.8])  # (1, 1, 3) scaled to mean 1
+    np.testing.assert_allclose(weights.numpy(), table[masks.numpy()], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(None, None), ("none", None), ("auto", "auto"), ("1,1,3", (1.0, 1.0, 3.0))],
+)
+def test_class_weight_argument(text, expected):
+    assert train_unet.parse_class_weights(text) == expected
+
+
+def test_pets_source_accepts_folders_and_rejects_missing_ones(tmp_path):
+    assert train_unet.pets_source(f"pets:{tmp_path}") == str(tmp_path)
+    assert train_unet.pets_source("tfds") == "tfds"
+    with pytest.raises(ValueError, match="raw Oxford-IIIT Pet folder"):
+        train_unet.pets_source("pets:/no/such/place")
