@@ -5,10 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from seglab import config
-from seglab.data.pets import pets_dataset
-from seglab.data.voc import DatasetError, voc_dataset
 
 __all__ = ["DatasetError", "dataset_root", "pets_dataset", "voc_dataset"]
+
+# TensorFlow loads only when a loader is used, so `seglab data synth` and the
+# set-up script start fast.
+_LAZY = {
+    "DatasetError": "seglab.data.voc",
+    "voc_dataset": "seglab.data.voc",
+    "pets_dataset": "seglab.data.pets",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'seglab.data' has no attribute {name!r}")
 
 
 def dataset_root(name: str, profile: config.Profile | None = None) -> Path:
@@ -19,6 +33,7 @@ def dataset_root(name: str, profile: config.Profile | None = None) -> Path:
     writes them; a clear error when they are missing.
     """
     from seglab.data import pets, synthetic, voc
+    from seglab.data.voc import DatasetError
 
     if name not in ("voc", "pets"):
         raise ValueError(f"dataset must be 'voc' or 'pets', got {name!r}")
