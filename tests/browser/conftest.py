@@ -91,9 +91,10 @@ class LabServer:
     exchange: Path
     log_path: Path
 
-    def lab_url(self, path: str = "lab") -> str:
-        """Address of a page of the server, logged in with the token."""
-        return f"{self.url}/{path}?token={self.token}"
+    def lab_url(self, path: str = "lab", reset: bool = False) -> str:
+        """Address of a page of the server, logged in with the token; reset
+        starts from an empty workspace (no tabs left from earlier tests)."""
+        return f"{self.url}/{path}?{'reset&' if reset else ''}token={self.token}"
 
     def api(self, path: str, method: str = "GET") -> dict:
         """Call the server's REST API; returns the decoded JSON (or {})."""
@@ -245,7 +246,9 @@ def no_leftover_processes() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+def lab_server(
+    tmp_path_factory: pytest.TempPathFactory, artifacts: Path
+) -> Iterator[LabServer]:
     """JupyterLab launched by scripts/lab.sh (as `make lab` does) on a free port
     with a random token, with the course released into a scratch exchange."""
     scratch = tmp_path_factory.mktemp("lab")
@@ -254,8 +257,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     write_jupyter_config(config_dir, exchange, scratch / "gradebook.db")
     release = start_course_release(scratch, exchange)
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log_path = ARTIFACTS / "jupyterlab.log"
+    log_path = artifacts / "jupyterlab.log"
     port, token = free_port(), secrets.token_hex(24)
     env = dict(
         os.environ,
@@ -350,13 +352,15 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """Folder for screenshots and logs (test-artifacts/browser/, not in git)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    """Folder for screenshots and logs (test-artifacts/browser/, not in git),
+    emptied at the start of the suite."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
     return ARTIFACTS
 
 
 @pytest.fixture
-def page(chromium, lab_server, request):
+def page(chromium, lab_server, artifacts, request):
     """A fresh browser tab (own cookies and storage); a screenshot is saved to
     test-artifacts/browser/ when the test fails."""
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
@@ -365,5 +369,5 @@ def page(chromium, lab_server, request):
     yield tab
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"))
+        tab.screenshot(path=str(artifacts / f"{request.node.name}-failure.png"))
     context.close()
