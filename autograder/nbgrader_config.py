@@ -36,3 +36,7 @@ c.LimitOutputSize.max_chars = 20_000
 # Solutions are published without outputs, so regenerating them is
 # deterministic (a test checks that solutions/ is in sync).
 c.GenerateSolution.preprocessors = grading.solution_preprocessors()
+
+# Graded kernels are stopped at once instead of being asked to shut down
+# (one that ignores signals would otherwise hold the run for seconds more).
+c.Execute.shutdown_kernel = "immediate"

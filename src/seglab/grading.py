@@ -390,10 +390,12 @@ def _notes_from_autograded(notebook_path: Path) -> list[str]:
         return notes
     notebook = nbformat.read(str(notebook_path), as_version=4)
     for index, cell in enumerate(notebook.cells):
-        for output in cell.get("outputs", []):
-            if output.get("ename") == "CellTimeoutError":
-                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                notes.append(f"cell {grade_id or index} timed out and was interrupted")
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        outputs = cell.get("outputs", [])
+        if any(output.get("ename") == "CellTimeoutError" for output in outputs):
+            notes.append(f"cell {grade_id or index} timed out and was interrupted")
+        if any("Output truncated" in str(output.get("text", "")) for output in outputs):
+            notes.append(f"cell {grade_id or index} printed too much; output cut")
     return notes
 
 
@@ -495,7 +497,7 @@ def autograde(
 
 def _grade_one(course, config, autograde_class, name, student, expected):
     """Autograde one submission and collect its score and notes."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     notes = []
     submitted = course / "submitted" / student / name
@@ -529,7 +531,14 @@ def _grade_one(course, config, autograde_class, name, student, expected):
         autograded = course / "autograded" / student / name / f"{notebook_id}.ipynb"
         notes.extend(_notes_from_autograded(autograded))
     with Gradebook(_db_url(course), COURSE_ID) as gradebook:
-        submission = gradebook.find_submission(name, student)
+        try:
+            submission = gradebook.find_submission(name, student)
+        except MissingEntry:
+            notes.append(_failure_reason(result) if not result["success"] else
+                         "nbgrader recorded no submission")
+            max_score = float(gradebook.find_assignment(name).max_score)
+            return SubmissionResult(name, student, False, 0.0, max_score, seconds,
+                                    notes)
         if not result["success"]:
             notes.append(_failure_reason(result))
             # Whatever ran before the failure does not count: zero every grade
