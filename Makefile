@@ -10,8 +10,7 @@ setup:  ## virtual environment, pinned packages, built-in data
 	bash scripts/setup.sh
 
 lab: setup  ## open the course in JupyterLab (prints the URL; no browser needed)
-	jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) \
-	  --ServerApp.root_dir=$(CURDIR) lessons/01_concepts.ipynb
+	bash scripts/lab.sh --port=$(PORT) lessons/01_concepts.ipynb
 
 test:  ## set up, then run every test stage (unit, lessons, nbgrader, browser)
 	bash scripts/test.sh
