@@ -1,0 +1,111 @@
+"""Unit tests of seglab.grading's pieces that need no kernel (the round trip is in
+test_nbgrader.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from seglab import grading
+from seglab.cli import build_parser
+
+
+def _cell(**nbgrader):
+    cell = new_code_cell("x = 1")
+    if nbgrader:
+        cell.metadata["nbgrader"] = nbgrader
+    return cell
+
+
+def test_only_locked_ungraded_instructor_cells_get_the_long_timeout():
+    setup = _cell(grade_id="setup", locked=True, grade=False, solution=False)
+    assert grading.cell_timeout(setup) == grading.SETUP_TIMEOUT
+    tests = _cell(grade_id="test_x", locked=True, grade=True, solution=False)
+    answer = _cell(grade_id="x", locked=False, grade=False, solution=True)
+    forged = _cell(locked=True, grade=False, solution=False)  # id removed by nbgrader
+    for cell in (tests, answer, forged, _cell()):
+        assert grading.cell_timeout(cell) == grading.CELL_TIMEOUT
+    assert grading.CELL_TIMEOUT < grading.SETUP_TIMEOUT
+
+
+def test_output_limiter_cuts_long_lines_and_keeps_short_ones():
+    limiter = grading.LimitOutputSize(max_chars=100, max_lines=10)
+    cell = new_code_cell("print()")
+    cell.outputs = [
+        new_output("stream", name="stdout", text="x" * 10_000),
+        new_output("execute_result", data={"text/plain": "short"}, execution_count=1),
+        new_output("error", ename="E", evalue="v" * 500, traceback=["t" * 500]),
+    ]
+    cell, _ = limiter.preprocess_cell(cell, {}, 0)
+    stream, result, error = cell.outputs
+    assert len(stream.text) < 150 and stream.text.endswith("Output truncated ...")
+    assert result.data["text/plain"] == "short"
+    assert len(error.evalue) < 150 and len(error.traceback[0]) < 150
+
+
+def test_output_limiter_replaces_nbgraders_line_limit_in_autograde():
+    from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
+
+    steps = grading.autograde_preprocessors()
+    assert grading.LimitOutputSize in steps and LimitOutput not in steps
+    assert steps.index(Execute) < steps.index(grading.LimitOutputSize)
+    assert steps.index(grading.LimitOutputSize) < steps.index(SaveAutoGrades)
+    assert Execute not in grading.solution_preprocessors()
+
+
+def _notebook_with(tmp_path: Path, name: str, sources: dict[str, str]) -> Path:
+    notebook = new_notebook()
+    for grade_id, source in sources.items():
+        cell = new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "locked": True}
+        notebook.cells.append(cell)
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def test_edited_cells_are_those_matching_neither_source_nor_release(tmp_path):
+    source = _notebook_with(tmp_path, "source", {"t1": "visible\nhidden", "t2": "b"})
+    release = _notebook_with(tmp_path, "release", {"t1": "visible", "t2": "b"})
+    solution_like = _notebook_with(tmp_path, "s1", {"t1": "visible\nhidden", "t2": "b"})
+    released_copy = _notebook_with(tmp_path, "s2", {"t1": "visible", "t2": "b"})
+    edited = _notebook_with(tmp_path, "s3", {"t1": "pass", "t2": "b"})
+    assert grading._edited_cells([source, release], solution_like) == []
+    assert grading._edited_cells([source, release], released_copy) == []
+    notes = grading._edited_cells([source, release], edited)
+    assert len(notes) == 1 and "t1 was edited" in notes[0]
+
+
+def test_failure_reasons_name_the_cause():
+    died = {"success": False, "error": "DeadKernelError: Kernel died"}
+    assert "kernel died" in grading._failure_reason(died)
+    stuck = {"success": False, "error": "CellTimeoutError: Timeout waiting for IOPub"}
+    assert "time limit" in grading._failure_reason(stuck)
+    other = {"success": False, "error": "Traceback\nValueError: bad json"}
+    assert grading._failure_reason(other) == "ValueError: bad json"
+
+
+def test_missing_course_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(grading.GradingError, match="nbgrader_config.py"):
+        grading.load_config(tmp_path)
+    with pytest.raises(grading.GradingError, match="source"):
+        grading.source_assignments(tmp_path)
+
+
+def test_unknown_assignment_names_list_the_valid_ones():
+    course = Path(__file__).resolve().parents[1] / "autograder"
+    with pytest.raises(grading.GradingError, match="01_concepts"):
+        grading.release(course, ["99_nothing"], validate=False)
+
+
+def test_cli_has_the_three_instructor_commands():
+    parser = build_parser()
+    for action in ("release", "solutions", "autograde"):
+        args = parser.parse_args(["grade", action])
+        assert args.grade_command == action and args.course == Path("autograder")
+    args = parser.parse_args(["grade", "autograde", "--student", "a", "--student", "b",
+                              "02_data_preparation"])
+    assert args.student == ["a", "b"] and args.assignments == ["02_data_preparation"]
