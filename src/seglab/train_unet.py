@@ -246,3 +246,16 @@ def auto_class_weights(settings: UNetSettings, source: str) -> tuple[float, ...]
     )
     weights = weighting.inverse_frequency_weights(counts)
     return tuple(round(float(w), 4) for w in weights)
+
+
+def default_pets_source() -> str:
+    """Where lessons read Pets from: a prepared tensorflow-datasets copy, else a
+    downloaded raw folder under the data home, else the built-in data."""
+    from seglab.data import pets
+
+    tfds_home = Path(
+        os.environ.get("TFDS_DATA_DIR", Path.home() / "tensorflow_datasets")
+    )
+    if any((tfds_home / pets.TFDS_NAME).glob("*/dataset_info.json")):
+        return "tfds"
+    return pets.default_source()
