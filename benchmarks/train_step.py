@@ -5,12 +5,14 @@ trace, then times ``--steps`` more steps on random tensors. On a GPU it also
 compares float32, mixed precision and XLA (``jit_compile``).
 
     python benchmarks/train_step.py                  # the quick and full settings
-    python benchmarks/train_step.py --only quick --steps 5
+    python benchmarks/train_step.py --only quick --paper-rates --resnet50
+    python benchmarks/train_step.py --only full --steps 1 --batch-size 2  # CPU
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -73,6 +75,8 @@ def main() -> None:
                         help="override the profile's batch size (e.g. 2 on a CPU)")
     parser.add_argument("--paper-rates", action="store_true",
                         help="also time the quick setting with rates 6, 12, 18")
+    parser.add_argument("--resnet50", action="store_true",
+                        help="also time the quick setting with ResNet-50")
     args = parser.parse_args()
     on_gpu = bool(config.gpus())
     device = "GPU" if on_gpu else f"CPU ({os.cpu_count()} cores)"
@@ -80,20 +84,24 @@ def main() -> None:
     names = [args.only] if args.only else ["quick", "full"]
     for name in names:
         settings = deeplab_settings(name)
-        variants = [("float32", False, False, None)]
+        variants = [("float32", False, False, None, settings)]
         if name == "quick" and args.paper_rates:
-            variants.append(("float32, rates 6/12/18", False, False, (6, 12, 18)))
+            variants.append(("float32, rates 6/12/18", False, False, (6, 12, 18),
+                             settings))
+        if name == "quick" and args.resnet50:
+            variants.append(("float32", False, False, None,
+                             dataclasses.replace(settings, backbone="resnet50")))
         if on_gpu:
-            variants += [("mixed_float16", True, False, None),
-                         ("mixed_float16 + XLA", True, True, None)]
-        for label, mixed, xla, rates in variants:
+            variants += [("mixed_float16", True, False, None, settings),
+                         ("mixed_float16 + XLA", True, True, None, settings)]
+        for label, mixed, xla, rates, variant in variants:
             first, mean, rate = time_steps(
-                settings, steps=args.steps, mixed_precision=mixed, jit_compile=xla,
+                variant, steps=args.steps, mixed_precision=mixed, jit_compile=xla,
                 atrous_rates=rates, batch_size=args.batch_size,
             )
             batch = args.batch_size or settings.batch_size
             print(
-                f"{name:5s} {settings.backbone:11s} {settings.image_size}px "
+                f"{name:5s} {variant.backbone:11s} {settings.image_size}px "
                 f"batch {batch:2d} rates {rates or settings.atrous_rates} "
                 f"[{label}]: first step {first:5.1f} s, then {mean:6.3f} s/step, "
                 f"{rate:6.1f} images/s"
