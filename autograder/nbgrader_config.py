@@ -28,10 +28,12 @@ c.Execute.interrupt_on_timeout = True
 # nbgrader logs it and `seglab grade autograde` reports it.
 c.OverwriteCells.add_missing_cells = True
 
-# Keep graded notebooks small whatever a submission prints.
+# Keep the grader's memory and the graded notebooks small whatever a
+# submission prints.
 c.Autograde.autograde_preprocessors = grading.autograde_preprocessors()
 c.LimitOutput.max_lines = 200
 c.LimitOutputSize.max_chars = 20_000
+c.CappedExecute.max_output_chars = 1_000_000  # kept in memory while a cell runs
 
 # Solutions are published without outputs, so regenerating them is
 # deterministic (a test checks that solutions/ is in sync).

@@ -46,14 +46,38 @@ def test_output_limiter_cuts_long_lines_and_keeps_short_ones():
     assert len(error.evalue) < 150 and len(error.traceback[0]) < 150
 
 
-def test_output_limiter_replaces_nbgraders_line_limit_in_autograde():
+def test_autograde_uses_the_capped_executor_and_the_output_limiter():
     from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 
     steps = grading.autograde_preprocessors()
     assert grading.LimitOutputSize in steps and LimitOutput not in steps
-    assert steps.index(Execute) < steps.index(grading.LimitOutputSize)
+    assert grading.CappedExecute in steps and Execute not in steps
+    assert steps.index(grading.CappedExecute) < steps.index(grading.LimitOutputSize)
     assert steps.index(grading.LimitOutputSize) < steps.index(SaveAutoGrades)
     assert Execute not in grading.solution_preprocessors()
+
+
+def _message(msg_type, **content):
+    return {"msg_type": msg_type, "content": content,
+            "parent_header": {"msg_id": "m"}, "header": {"msg_type": msg_type}}
+
+
+def test_capped_executor_stops_storing_a_flood_but_keeps_errors_and_stderr():
+    executor = grading.CappedExecute(max_output_chars=100)
+    executor._output_chars, executor._marked_streams = {}, set()
+    executor.clear_before_next_output = False
+    outputs = []
+    for _ in range(1000):
+        executor.output(outputs, _message("stream", name="stdout", text="x" * 60),
+                        None, 0)
+    for _ in range(3):
+        executor.output(outputs, _message("stream", name="stderr", text="w"), None, 0)
+    executor.output(outputs, _message("error", ename="E", evalue="v", traceback=[]),
+                    None, 0)
+    kinds = [(o.output_type, o.get("name")) for o in outputs]
+    assert kinds == [("stream", "stdout")] * 2 + [
+        ("stream", "stdout"), ("stream", "stderr"), ("error", None)]
+    assert outputs[2].text == outputs[3].text == grading.TRUNCATED_MARKER
 
 
 def _notebook_with(tmp_path: Path, name: str, sources: dict[str, str]) -> Path:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbgrader.preprocessors import LimitOutput
+from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Integer
 
 COURSE_ID = "seglab"
@@ -118,19 +118,67 @@ class LimitOutputSize(LimitOutput):
         return cell, resources
 
 
+TRUNCATED_MARKER = "\n... Output truncated ...\n"
+
+
+class CappedExecute(Execute):
+    """nbgrader's ``Execute`` that stops storing a cell's output past a limit.
+
+    nbclient keeps every output message of a cell in memory until the cell
+    ends; a loop that prints for the whole time limit can fill gigabytes.
+    Past ``max_output_chars`` per cell only errors and results are kept (they
+    decide the grade), and one short marker per output stream (so output on
+    stderr still counts as a failure).
+    """
+
+    max_output_chars = Integer(
+        1_000_000, help="characters of output stored per cell while it runs"
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        """Execute the notebook with fresh per-cell output counters."""
+        self._output_chars: dict[int, int] = {}
+        self._marked_streams: set[tuple[int, str]] = set()
+        return super().preprocess(nb, resources, km)
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Store the output unless the cell has already printed too much."""
+        counts = getattr(self, "_output_chars", {})
+        msg_type = msg.get("msg_type")
+        content = msg.get("content", {})
+        used = counts.get(cell_index, 0)
+        if msg_type in ("error", "execute_result") or used < self.max_output_chars:
+            size = len(str(content.get("text", ""))) + sum(
+                len(str(value)) for value in content.get("data", {}).values()
+            )
+            counts[cell_index] = used + size
+            return super().output(outs, msg, display_id, cell_index)
+        if msg_type == "stream":
+            key = (cell_index, str(content.get("name", "stdout")))
+            marked = getattr(self, "_marked_streams", set())
+            if key not in marked:
+                marked.add(key)
+                out = nbformat.NotebookNode(
+                    output_type="stream", name=key[1], text=TRUNCATED_MARKER
+                )
+                outs.append(out)
+                return out
+        return None
+
+
 def autograde_preprocessors() -> list:
     """nbgrader's autograde steps, ``LimitOutput`` swapped for ``LimitOutputSize``."""
     from nbgrader.converters import Autograde
 
     trait = Autograde.class_traits()["autograde_preprocessors"]
     defaults = trait.make_dynamic_default()
-    return [LimitOutputSize if step is LimitOutput else step for step in defaults]
+    replace = {LimitOutput: LimitOutputSize, Execute: CappedExecute}
+    return [replace.get(step, step) for step in defaults]
 
 
 def solution_preprocessors() -> list:
     """nbgrader's ``generate_solution`` steps without execution (no outputs)."""
     from nbgrader.converters import GenerateSolution
-    from nbgrader.preprocessors import Execute
 
     defaults = GenerateSolution.class_traits()["preprocessors"].make_dynamic_default()
     return [step for step in defaults if step is not Execute]
