@@ -103,9 +103,11 @@ def test_event_files_are_read_back_per_run_and_tag(tmp_path):
         with writer.as_default():
             for step in range(3):
                 tf.summary.scalar("epoch_loss", 1.0 / (step + 1) + offset, step=step)
+            tf.summary.text("keras", "a model config, not a number", step=0)
         writer.close()
     scalars = evaluate.read_event_scalars(tmp_path)
     assert set(scalars["run"]) == {"train", "validation"}
+    assert set(scalars["tag"]) == {"epoch_loss"}
     curve = evaluate.event_curve(scalars, "validation", "epoch_loss")
     np.testing.assert_allclose(curve.to_numpy(), [1.5, 1.0, 0.5 + 1 / 3], rtol=1e-6)
     assert curve.index.tolist() == [0, 1, 2]

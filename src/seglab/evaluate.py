@@ -172,7 +172,8 @@ def _scalar_value(value) -> float | None:
     """A summary value's number: TF2 stores it as a tensor, TF1 as simple_value."""
     if value.HasField("tensor"):
         array = tf.make_ndarray(value.tensor)
-        return float(array) if array.size == 1 else None
+        numeric = array.dtype.kind in "fiub"  # not the model config (a string)
+        return float(array) if numeric and array.size == 1 else None
     if value.HasField("simple_value"):
         return float(value.simple_value)
     return None
