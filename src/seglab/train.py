@@ -314,7 +314,9 @@ def train_deeplab(
     Writes ``model.keras``, ``history.csv``, ``logs/`` and ``metrics.json`` (final
     validation ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``,
     ``per_class_iou`` with ``null`` for classes absent from both truth and
-    prediction, ``epochs``, ``seconds``, ``profile``, ``data``, ``weights``).
+    prediction, ``epochs`` (in total, resumed ones included), ``seconds``
+    (training time of this call), ``profile``, ``data`` and ``weights``: those
+    actually loaded, ``"random"`` after an offline ImageNet fallback).
     Returns that metrics dictionary.
     """
     from seglab.data import voc_dataset
