@@ -133,3 +133,14 @@ def test_saved_model_file_loads_back_with_the_same_outputs(tmp_path):
     np.testing.assert_allclose(
         np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-5, atol=1e-5
     )
+
+
+def test_mixed_precision_model_returns_float32_logits():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = deeplabv3(4, backbone="mobilenetv2", backbone_weights=None)
+        logits = model(np.zeros((1, 64, 64, 3), np.float32), training=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("classifier").compute_dtype == "float16"
+    assert logits.dtype == "float32" and tuple(logits.shape) == (1, 64, 64, 4)

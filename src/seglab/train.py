@@ -306,6 +306,7 @@ def train_deeplab(
     resume: bool = False,
     devices: Sequence[str] | None = None,
     seed: int = 42,
+    jit_compile: bool = False,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = 2,
 ) -> dict:
@@ -336,7 +337,9 @@ def train_deeplab(
     steps = int(train_data.cardinality())
     strategy = select_strategy(devices)
     with strategy.scope():
-        model = build_deeplab(settings, steps_per_epoch=max(steps, 1))
+        model = build_deeplab(
+            settings, jit_compile=jit_compile, steps_per_epoch=max(steps, 1)
+        )
     start = time.perf_counter()
     history = fit(
         model, train_data, val_data, epochs=settings.epochs, out_dir=out,

@@ -58,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output folder (default: runs/deeplabv3-<profile>)",
     )
     parser.add_argument(
+        "--xla", action="store_true",
+        help="compile the training step with XLA (often faster on a GPU, "
+        "slower on a CPU)",
+    )
+    parser.add_argument(
         "--resume", action="store_true",
         help="continue a killed run from its last finished epoch in --out",
     )
@@ -133,7 +138,7 @@ def run_train_deeplabv3(args: argparse.Namespace) -> int:
     try:
         result = train.train_deeplab(
             settings, data_root, out, data_description=description,
-            resume=args.resume,
+            resume=args.resume, jit_compile=args.xla,
         )
     except DatasetError as error:
         raise CommandError(f"--data: {error}") from None
