@@ -46,8 +46,12 @@ def segmentation_history(path: Path) -> None:
         colour = "#dbe9f6" if name != "this course" else "#fde2c8"
         axis.add_patch(
             FancyBboxPatch(
-                (x - 0.095, y - 0.17), 0.19, 0.34,
-                boxstyle="round,pad=0.01", facecolor=colour, edgecolor="#335",
+                (x - 0.095, y - 0.17),
+                0.19,
+                0.34,
+                boxstyle="round,pad=0.01",
+                facecolor=colour,
+                edgecolor="#335",
             )
         )
         title = name if year is None else f"{name} ({year})"

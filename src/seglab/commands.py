@@ -13,15 +13,21 @@ DATASETS = ("voc", "pets")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``info`` and ``data`` to the ``seglab`` parser."""
-    info = subparsers.add_parser("info", help="print the banner: versions, devices, profile")
+    info = subparsers.add_parser(
+        "info", help="print the banner: versions, devices, profile"
+    )
     info.add_argument("--profile", default=None, help="quick, full or auto")
     info.set_defaults(func=run_info)
 
-    data = subparsers.add_parser("data", help="write, download, check or convert datasets")
+    data = subparsers.add_parser(
+        "data", help="write, download, check or convert datasets"
+    )
     actions = data.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 
-    synth = actions.add_parser("synth", help="write the built-in dataset in the real format")
+    synth = actions.add_parser(
+        "synth", help="write the built-in dataset in the real format"
+    )
     synth.add_argument("dataset", choices=DATASETS)
     synth.add_argument("folder", type=Path)
     synth.add_argument("--seed", type=int, default=0)
@@ -75,7 +81,9 @@ def run_synth(args: argparse.Namespace) -> int:
             root = synthetic.write_voc(args.folder, **options)
         else:
             if args.count:
-                options.update(num_trainval=args.count, num_test=max(2, args.count // 3))
+                options.update(
+                    num_trainval=args.count, num_test=max(2, args.count // 3)
+                )
             root = synthetic.write_pets(args.folder, **options)
     except FileExistsError as error:
         raise CommandError(str(error)) from error
