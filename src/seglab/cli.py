@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seglab.train_cli",
     "seglab.grading",
     "seglab.model_commands",
+    "seglab.bench",
 )
 
 

@@ -43,33 +43,76 @@ def random_scale_crop_flip(
     times a random factor in ``[min_scale, max_scale]``; padding (image 0.5
     grey, label ``pad_label``) covers crops that overhang. Returns float32
     image ``(h, w, 3)`` in [0, 1] and uint8 label ``(h, w, 1)``.
+
+    Only the pixels that end up in the crop are computed: the crop window is
+    drawn first, and each output pixel is sampled from the *unscaled* uint8
+    image at the position the rescale would put there (bilinear for the image,
+    nearest for the label). The result equals rescaling the whole image and
+    then cropping it, at a fraction of the cost (a 1.5x rescale of a 500 x 375
+    photo is 420 000 pixels; a 384 x 384 crop is 147 000).
     """
     seeds = tf.random.experimental.stateless_split(seed, num=3)
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    in_shape = tf.shape(image)[:2]
+    shape = tf.cast(in_shape, tf.float32)
     target = tf.cast(tf.reduce_max(size), tf.float32)
     factor = tf.random.stateless_uniform(
         [], seeds[0], minval=min_scale, maxval=max_scale
     )
     scale = factor * target / tf.reduce_min(shape)
     new_shape = tf.cast(tf.math.ceil(shape * scale), tf.int32)
-    image = tf.image.resize(image, new_shape, method="bilinear") / 255.0
-    label = tf.image.resize(label, new_shape, method="nearest")
-    # pad to at least the crop size; keep labels apart with an offset so that
-    # the padding value can be told from real labels after the joint crop
-    height = tf.maximum(new_shape[0], size[0])
-    width = tf.maximum(new_shape[1], size[1])
-    image = tf.image.pad_to_bounding_box(image - 0.5, 0, 0, height, width) + 0.5
-    label = tf.cast(label, tf.int32) + 1
-    label = tf.image.pad_to_bounding_box(label, 0, 0, height, width)
-    label = tf.where(label == 0, pad_label, label - 1)
-    stacked = tf.concat([image, tf.cast(label, tf.float32)], axis=-1)
-    stacked = tf.image.stateless_random_crop(stacked, [*size, 4], seed=seeds[1])
-    stacked = tf.image.stateless_random_flip_left_right(stacked, seed=seeds[2])
-    image = stacked[..., :3]
-    label = tf.cast(tf.round(stacked[..., 3:]), tf.uint8)
+    # the padded canvas is at least the crop; draw the crop's corner in it
+    canvas = tf.maximum(new_shape, size)
+    limit = tf.concat([canvas - size + 1, [1]], axis=0)
+    offset = tf.random.stateless_uniform(
+        [3], seeds[1], maxval=tf.int32.max, dtype=tf.int32
+    ) % limit
+    flip = tf.random.stateless_uniform([], seeds[2], minval=0, maxval=1.0) < 0.5
+    rows = _crop_axis(offset[0], size[0], in_shape[0], new_shape[0], flip=False)
+    cols = _crop_axis(offset[1], size[1], in_shape[1], new_shape[1], flip=flip)
+    lower_rows, upper_rows, row_lerp, nearest_rows, valid_rows = rows
+    lower_cols, upper_cols, col_lerp, nearest_cols, valid_cols = cols
+    inside = valid_rows[:, None, None] & valid_cols[None, :, None]
+    # bilinear, as tf.image.resize computes it; whole rows are cheap to gather,
+    # so gather rows, transpose, gather the columns as rows, transpose back
+    top = tf.cast(tf.gather(image, lower_rows), tf.float32)
+    bottom = tf.cast(tf.gather(image, upper_rows), tf.float32)
+    across = tf.transpose(top + (bottom - top) * row_lerp[:, None, None], [1, 0, 2])
+    left = tf.gather(across, lower_cols)
+    right = tf.gather(across, upper_cols)
+    resized = left + (right - left) * col_lerp[:, None, None]
+    image = tf.where(inside, tf.transpose(resized, [1, 0, 2]) / 255.0, 0.5)
+    label = tf.transpose(tf.gather(label, nearest_rows), [1, 0, 2])
+    label = tf.transpose(tf.gather(label, nearest_cols), [1, 0, 2])
+    label = tf.where(inside, label, tf.cast(pad_label, label.dtype))
     image.set_shape([*size, 3])
+    label = tf.cast(label, tf.uint8)
     label.set_shape([*size, 1])
     return image, label
+
+
+def _crop_axis(
+    start: tf.Tensor, length: int, in_size: tf.Tensor, out_size: tf.Tensor, *, flip
+) -> tuple[tf.Tensor, ...]:
+    """Where one axis of a crop of the rescaled image samples the unscaled one.
+
+    The crop covers ``[start, start + length)`` of the axis rescaled from
+    ``in_size`` to ``out_size`` pixels. Returns the bilinear lower and upper
+    indices, the bilinear weight, the nearest index and the inside-the-image
+    mask, each ``(length,)``, following ``tf.image.resize`` with half-pixel
+    centres; ``flip`` reverses the axis.
+    """
+    position = start + tf.range(length)
+    position = tf.where(flip, tf.reverse(position, [0]), position)
+    valid = position < out_size
+    scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+    centre = tf.cast(position, tf.float32) + 0.5
+    source = centre * scale - 0.5
+    floor = tf.floor(source)
+    last = in_size - 1
+    lower = tf.clip_by_value(tf.cast(floor, tf.int32), 0, last)
+    upper = tf.clip_by_value(tf.cast(tf.math.ceil(source), tf.int32), 0, last)
+    nearest = tf.clip_by_value(tf.cast(tf.floor(centre * scale), tf.int32), 0, last)
+    return lower, upper, source - floor, nearest, valid
 
 
 def color_jitter(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:

@@ -33,8 +33,14 @@ def numpy_function_dataset(
     image_size: int,
     batch_size: int,
     cache: bool = True,
+    augment: bool = False,
+    seed: int | None = None,
 ) -> tf.data.Dataset:
-    """The baseline pipeline: ``(images float32 (B,S,S,3), labels int32 (B,S,S))``."""
+    """The baseline pipeline: ``(images float32 (B,S,S,3), labels int32 (B,S,S))``.
+
+    ``augment`` adds the book's random scale/crop/flip and colour jitter, run
+    on float images one element at a time; ``seed`` makes it repeatable.
+    """
     folder = voc.find_voc(root)
     ids = voc.read_split_ids(folder, split)
 
@@ -66,7 +72,38 @@ def numpy_function_dataset(
         mask = tf.image.resize(mask, (image_size, image_size), method="nearest")
         return image, tf.cast(mask[..., 0], tf.int32)
 
+    def random_crop_or_resize(image, mask):
+        # the book's way: full-size float image, a random rescale, then pad and
+        # crop to the output size; mask shifted by 1 so padding becomes 255
+        factor = tf.random.uniform([], 0.75, 1.5, seed=seed)
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = factor * image_size / tf.reduce_min(shape)
+        new_shape = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+        image = tf.image.resize(image, new_shape)
+        mask = tf.image.resize(mask, new_shape, method="nearest")
+        height = tf.maximum(new_shape[0], image_size)
+        width = tf.maximum(new_shape[1], image_size)
+        image = tf.image.pad_to_bounding_box(image, 0, 0, height, width)
+        shifted = tf.cast(mask, tf.float32) + 1.0
+        shifted = tf.image.pad_to_bounding_box(shifted, 0, 0, height, width)
+        both = tf.concat([image, shifted], axis=-1)
+        both = tf.image.random_crop(both, [image_size, image_size, 4], seed=seed)
+        both = tf.image.random_flip_left_right(both, seed=seed)
+        labels = tf.cast(both[..., 3:] - 1.0, tf.int32)
+        labels = tf.where(labels < 0, 255, labels)
+        return both[..., :3], tf.cast(labels, tf.uint8)
+
+    def jitter(image, mask):
+        image = tf.image.random_brightness(image, 0.1, seed=seed)
+        image = tf.image.random_contrast(image, 0.8, 1.2, seed=seed)
+        image = tf.image.random_hue(image, 0.04, seed=seed)
+        return tf.clip_by_value(image, 0.0, 1.0), tf.cast(mask[..., 0], tf.int32)
+
     pairs = files.map(load)
     if cache:
         pairs = pairs.cache()
-    return pairs.map(resize).batch(batch_size).prefetch(1)
+    if augment:
+        pairs = pairs.map(random_crop_or_resize).map(jitter)
+    else:
+        pairs = pairs.map(resize)
+    return pairs.batch(batch_size).prefetch(1)
