@@ -42,3 +42,8 @@ def test_equal_rates_leave_holes_and_growing_rates_do_not():
 def test_rate_as_large_as_the_map_degenerates_to_a_1x1_conv():
     assert atrous.degenerate_rate_demo(side=4, rate=4) < 1e-5
     assert atrous.degenerate_rate_demo(side=8, rate=2) > 1e-2
+
+
+def test_time_dilated_conv_returns_a_positive_duration():
+    seconds = atrous.time_dilated_conv(2, side=4, batch=1, channels=8, filters=4)
+    assert seconds > 0.0

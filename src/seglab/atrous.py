@@ -102,3 +102,36 @@ def degenerate_rate_demo(side: int = 4, rate: int = 4, seed: int = 0) -> float:
     kernel, bias = atrous.get_weights()
     pointwise.set_weights([kernel[1:2, 1:2], bias])
     return float(np.abs(atrous_out - np.asarray(pointwise(features))).max())
+
+
+def time_dilated_conv(
+    rate: int,
+    side: int = 4,
+    batch: int = 4,
+    channels: int = 2048,
+    filters: int = 256,
+    repeats: int = 2,
+) -> float:
+    """Seconds for one 3x3 conv's forward and backward pass at ``rate``.
+
+    Runs on a ``(batch, side, side, channels)`` float32 map, as ASPP sees
+    ResNet-50's ``conv5`` output; the first (tracing) call is not timed.
+    """
+    import time
+
+    import tensorflow as tf
+
+    features = tf.random.normal((batch, side, side, channels))
+    conv = keras.layers.Conv2D(filters, 3, dilation_rate=rate, padding="same")
+
+    @tf.function
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(conv(x))
+        return tape.gradient(total, conv.trainable_variables)
+
+    forward_backward(features)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        forward_backward(features)
+    return (time.perf_counter() - start) / repeats
