@@ -1,9 +1,9 @@
 """The nbgrader course in autograder/: generated files in sync, a hardened round trip.
 
 All grading happens in a temporary copy of the course. The round trip releases
-every assignment (which proves each release fails its tests unsolved), grades
-the solutions as a submission (every point), then grades a class of 20 on
-assignment 01 that mixes honest work with hostile submissions.
+every assignment, grades the solutions (every point) and the untouched releases
+(no point) as submissions, then grades a class of 20 on assignment 01 that mixes
+honest work with hostile submissions.
 """
 
 from __future__ import annotations
@@ -47,15 +47,14 @@ def _cell(notebook, grade_id: str):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
-    """A scratch copy of the course with every assignment released and checked."""
+    """A scratch copy of the course with every assignment released."""
     root = tmp_path_factory.mktemp("course") / "autograder"
     root.mkdir()
     shutil.copytree(COURSE / "source", root / "source")
     shutil.copy(COURSE / "nbgrader_config.py", root)
     start = time.perf_counter()
-    grading.release(root)  # generate_assignment + validate --invert, all six
-    print(f"\nrelease + validate --invert of 6 assignments: "
-          f"{time.perf_counter() - start:.1f} s")
+    grading.release(root, validate=False)  # the graded releases below check it
+    print(f"\ngenerate_assignment, 6 assignments: {time.perf_counter() - start:.1f} s")
     return root
 
 
@@ -114,18 +113,30 @@ def test_release_check_catches_a_release_that_passes_its_tests(tmp_path):
         grading.release(root, [CLASS_ASSIGNMENT])
 
 
-def test_solutions_as_a_submission_earn_every_autograded_point(course):
+def test_release_check_passes_an_unsolved_release(course):
+    assert grading.validate_release_fails(course, [CLASS_ASSIGNMENT]) == [
+        CLASS_ASSIGNMENT
+    ]
+
+
+def test_solutions_earn_every_autograded_point_and_the_release_none(course):
     for name in grading.ASSIGNMENTS:
-        folder = course / "submitted" / "solution_key" / name
-        folder.mkdir(parents=True)
-        shutil.copy(SOLUTIONS / name / f"{name}.ipynb", folder)
+        for student, folder in (("solution_key", SOLUTIONS / name),
+                                ("untouched_release", course / "release" / name)):
+            (course / "submitted" / student / name).mkdir(parents=True)
+            shutil.copy(folder / f"{name}.ipynb", course / "submitted" / student / name)
     start = time.perf_counter()
-    results = grading.autograde(course, students=["solution_key"], progress=False)
-    print(f"\nsolutions, 6 assignments: {time.perf_counter() - start:.1f} s")
-    assert [r.assignment for r in results] == list(grading.ASSIGNMENTS)
+    results = grading.autograde(
+        course, students=["solution_key", "untouched_release"], progress=False
+    )
+    print(f"\nsolutions and releases, 6 assignments each: "
+          f"{time.perf_counter() - start:.1f} s")
+    assert len(results) == 2 * len(grading.ASSIGNMENTS)
     for r in results:
-        assert r.status == "ok", (r.assignment, r.notes)
-        assert r.max_score > 0 and r.score == r.max_score, (r.assignment, r.score)
+        assert r.status == "ok", (r.assignment, r.student, r.notes)
+        assert r.max_score > 0, r.assignment
+        expected = r.max_score if r.student == "solution_key" else 0.0
+        assert r.score == expected, (r.assignment, r.student, r.score)
 
 
 HOSTILE_ANSWERS = {
