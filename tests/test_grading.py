@@ -119,6 +119,13 @@ def test_missing_course_folder_is_a_clear_error(tmp_path):
         grading.source_assignments(tmp_path)
 
 
+def test_autograde_without_submissions_says_where_they_go(tmp_path):
+    course = tmp_path / "autograder"
+    (course / "source" / "01_concepts").mkdir(parents=True)
+    with pytest.raises(grading.GradingError, match="submitted/<student_id>"):
+        grading.autograde(course)
+
+
 def test_unknown_assignment_names_list_the_valid_ones():
     course = Path(__file__).resolve().parents[1] / "autograder"
     with pytest.raises(grading.GradingError, match="01_concepts"):

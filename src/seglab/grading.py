@@ -266,7 +266,9 @@ def generate(course: Path, assignments: Iterable[str] | None = None) -> list[str
     return names
 
 
-def validate_release_fails(course: Path, assignments: Iterable[str] | None = None):
+def validate_release_fails(
+    course: Path, assignments: Iterable[str] | None = None
+) -> list[str]:
     """Run each released notebook unsolved; raise if any test cell passes."""
     from nbgrader.validator import Validator
 
@@ -471,7 +473,7 @@ def submissions(course: Path) -> dict[str, list[str]]:
     return found
 
 
-def _ensure_in_gradebook(course: Path, config, assignments: Iterable[str]) -> None:
+def _ensure_in_gradebook(course: Path, assignments: Iterable[str]) -> None:
     """Create gradebook entries (via ``generate_assignment``) where missing."""
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -509,6 +511,12 @@ def autograde(
     course = Path(course)
     available = source_assignments(course)
     found = submissions(course)
+    if not found:
+        raise GradingError(
+            f"no submissions in {course / 'submitted'}: put each one in "
+            "submitted/<student_id>/<assignment>/<assignment>.ipynb "
+            "(nbgrader collect or zip_collect do this)"
+        )
     unknown = sorted(set(found) - set(available))
     if unknown:
         raise GradingError(
@@ -517,7 +525,7 @@ def autograde(
     names = _select(available, assignments, f"{course}/source")
     names = [name for name in names if name in found]
     config = load_config(course)
-    _ensure_in_gradebook(course, config, names)
+    _ensure_in_gradebook(course, names)
     wanted_students = set(students) if students else None
 
     results = []
