@@ -21,6 +21,15 @@ unit: setup  ## unit tests only
 lessons: setup  ## re-execute every lesson in the quick profile
 	SEGLAB_PROFILE=quick pytest -n 2 --nbval-lax lessons
 
+release: setup  ## instructors: generate every assignment, prove unsolved releases fail
+	seglab grade release
+
+solutions: setup  ## instructors: regenerate solutions/ from autograder/source
+	seglab grade solutions
+
+grade: setup  ## instructors: autograde autograder/submitted, export grades.csv
+	seglab grade autograde
+
 lint: setup
 	ruff check src tests lessons autograder/source scripts
 
