@@ -66,9 +66,9 @@ def upsample_block(
         kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
         name=f"{name}_conv_transpose",
     )(x)
-    x = keras.layers.BatchNormalization(momentum=batchnorm_momentum, name=f"{name}_bn")(
-        x
-    )
+    x = keras.layers.BatchNormalization(
+        momentum=batchnorm_momentum, name=f"{name}_bn"
+    )(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
