@@ -196,7 +196,8 @@ def read_event_scalars(log_dir: str | os.PathLike) -> pd.DataFrame:
     rows = []
     for file in files:
         run = file.parent.relative_to(root).as_posix()
-        for event in tf.compat.v1.train.summary_iterator(str(file)):
+        for record in tf.data.TFRecordDataset(str(file)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 number = _scalar_value(value)
                 if number is not None:

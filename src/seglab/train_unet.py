@@ -150,6 +150,14 @@ def _json_number(value: float) -> float | None:
     return None if value != value else float(value)  # NaN -> null
 
 
+def _epochs_done(history_csv: Path, history: dict) -> int:
+    """Epochs finished in total: history.csv also counts epochs before a resume."""
+    if history_csv.is_file():
+        rows = history_csv.read_text().splitlines()[1:]
+        return sum(1 for row in rows if row.strip())
+    return len(next(iter(history.values()), []))
+
+
 def train_unet(
     settings: UNetSettings,
     source: str,
@@ -198,7 +206,7 @@ def train_unet(
         "per_class_iou": [_json_number(v) for v in scores["per_class_iou"]],
         "classes": list(PETS_CLASSES),
         "split": "test",
-        "epochs": len(next(iter(history.values()), [])),
+        "epochs": _epochs_done(out / train.HISTORY_FILE, history),
         "seconds": round(seconds, 1),
         "profile": settings.profile,
         "data": data_description or str(source),
