@@ -24,6 +24,7 @@ def _check_machine(report):
     assert machine["cpu"] and machine["cores"] >= 1
     assert machine["tensorflow"] and machine["gpu"]
     assert set(report["cases"]) == set(bench.CASES)
+    assert isinstance(report["notes"], list)
     for case in report["cases"].values():
         assert _positive(case["peak_rss_mb"]) and _positive(case["case_s"])
 
@@ -57,6 +58,7 @@ def _check_train(case):
     for row in rows:
         assert _positive(row["first_step_s"]) and _positive(row["step_s"])
         assert row["images_per_s"] == pytest.approx(row["batch_size"] / row["step_s"])
+        assert _positive(row["real_epoch_s"])
 
 
 def _check_predict(case):
