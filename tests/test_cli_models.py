@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from seglab import cli
@@ -72,6 +73,15 @@ def test_export_then_predict_writes_label_and_overlay_per_image(trained, tmp_pat
     assert keras_code == 0
     same = Image.open(tmp_path / "pred_keras" / f"{photo.stem}_label.png")
     np.testing.assert_array_equal(np.asarray(same), np.asarray(label))
+    background = np.asarray(label) == 1
+    decoded = tf.io.decode_image(photo.read_bytes(), channels=3)  # as served
+    original = decoded.numpy().astype(int)
+    for folder in ("pred", "pred_keras"):  # Pets overlays leave background alone
+        path = tmp_path / folder / f"{photo.stem}_overlay.png"
+        overlay = np.asarray(Image.open(path)).astype(int)
+        np.testing.assert_array_equal(overlay[background], original[background])
+        if (~background).any():  # pet or border predicted: those are tinted
+            assert np.abs(overlay[~background] - original[~background]).mean() > 3
 
 
 @pytest.mark.parametrize(

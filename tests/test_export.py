@@ -53,6 +53,12 @@ def test_batch_outputs_are_padded_with_255_and_carry_sizes(exported):
     assert (outputs["class_map"].numpy()[0, 50:, :] == 255).all()
 
 
+def test_export_records_classes_and_size_beside_the_saved_model(exported):
+    info = export.exported_info(exported)
+    assert info["num_classes"] == 3 and info["input_size"] == [64, 64]
+    assert info["class_names"] == ["pet", "background", "border"]
+
+
 def test_export_refuses_to_overwrite_without_force(model, tmp_path):
     target = tmp_path / "saved"
     target.mkdir()

@@ -23,6 +23,7 @@ colour table: pixel values are class indices) and ``<stem>_overlay.png``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -33,10 +34,13 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from seglab.evaluate import class_names_for
 from seglab.palette import IGNORE_LABEL, PETS_CLASSES, VOC_COLORMAP, label_to_color
 
 PAD_VALUE = IGNORE_LABEL
 SIGNATURE = "serving_default"
+INFO_FILE = "seglab.json"
+"""Written beside ``saved_model.pb``: class count and names, serving size."""
 
 
 def serving_input_size(
@@ -133,7 +137,24 @@ def export_saved_model(
         input_signature=[tf.TensorSpec([None], tf.string, name="images")],
     )
     archive.write_out(str(out), verbose=False)
+    num_classes = int(model.output_shape[-1])
+    info = {
+        "num_classes": num_classes,
+        "input_size": list(serving_input_size(model, image_size)),
+        "class_names": list(class_names_for(num_classes)),
+        "signature": SIGNATURE,
+    }
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return out
+
+
+def exported_info(path: str | os.PathLike) -> dict:
+    """The ``seglab.json`` written beside an export (class count, names, size).
+
+    Empty for a SavedModel written by other tools.
+    """
+    info = Path(path) / INFO_FILE
+    return json.loads(info.read_text()) if info.is_file() else {}
 
 
 def load_saved_model(path: str | os.PathLike) -> Callable:
@@ -235,12 +256,12 @@ class PredictionReport:
 
 def serving_function_for(
     model_path: str | os.PathLike, image_size: int | None = None
-) -> tuple[Callable, int]:
+) -> tuple[Callable, int | None]:
     """A serving function and the class count for a ``.keras`` file or SavedModel."""
     path = Path(model_path)
     if path.is_dir():
         serve = load_saved_model(path)
-        num_classes = None
+        num_classes = exported_info(path).get("num_classes")
     else:
         from seglab.evaluate import load_model
 
@@ -261,7 +282,8 @@ def predict_files(
 
     Files are processed one by one, so an unreadable file is recorded in the
     report's ``failed`` (with the reason) and the others still run. With
-    ``num_classes`` unknown (a SavedModel), overlays leave class 0 unblended.
+    ``num_classes`` unknown (a SavedModel from elsewhere), overlays leave
+    class 0 unblended.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
