@@ -19,7 +19,7 @@ unit: setup  ## unit tests only
 	SEGLAB_PROFILE=quick pytest -n 2 -m "not nbgrader and not browser" tests --ignore=tests/browser
 
 lessons: setup  ## re-execute every lesson in the quick profile
-	SEGLAB_PROFILE=quick pytest -n 2 --nbval-lax lessons
+	SEGLAB_PROFILE=quick pytest -n 2 --dist loadfile --nbval-lax lessons
 
 release: setup  ## instructors: generate every assignment, prove unsolved releases fail
 	seglab grade release

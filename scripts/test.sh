@@ -31,8 +31,8 @@ stage() {  # stage NAME COMMAND...
 }
 
 stage lint ruff check src tests lessons autograder/source scripts
-stage unit pytest -n 2 -m "not nbgrader and not browser" --junitxml="$reports/unit.xml" tests --ignore=tests/browser
-stage lessons pytest -n 2 --nbval-lax --junitxml="$reports/lessons.xml" -p no:randomly lessons
+stage unit pytest -n 2 --durations=15 -m "not nbgrader and not browser" --junitxml="$reports/unit.xml" tests --ignore=tests/browser
+stage lessons pytest -n 2 --dist loadfile --nbval-lax --junitxml="$reports/lessons.xml" -p no:randomly lessons
 stage nbgrader pytest -m nbgrader --junitxml="$reports/nbgrader.xml" tests --ignore=tests/browser
 stage browser pytest --junitxml="$reports/browser.xml" tests/browser
 
