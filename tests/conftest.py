@@ -8,6 +8,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SEGLAB_PROFILE", "quick")
 
 import pytest
+import tensorflow as tf
+
+# Test runs are short: Grappler's graph optimisations cost more tracing time
+# than they save in a handful of steps (about a third of a first step here).
+tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 @pytest.fixture(scope="session")
