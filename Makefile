@@ -15,7 +15,7 @@ lab: setup  ## open the course in JupyterLab (prints the URL; no browser needed)
 test:  ## set up, then run every test stage (unit, lessons, nbgrader, browser)
 	bash scripts/test.sh
 
-unit: setup  ## unit tests only
+unit: setup  ## unit tests only (no lessons, nbgrader or browser)
 	SEGLAB_PROFILE=quick pytest -n 2 -m "not nbgrader and not browser" tests --ignore=tests/browser
 
 lessons: setup  ## re-execute every lesson in the quick profile

@@ -31,9 +31,11 @@ stage() {  # stage NAME COMMAND...
 }
 
 stage lint ruff check src tests lessons autograder/source scripts
-stage unit pytest -n 2 --durations=15 -m "not nbgrader and not browser" --junitxml="$reports/unit.xml" tests --ignore=tests/browser
-stage lessons pytest -n 2 --dist loadfile --nbval-lax --junitxml="$reports/lessons.xml" -p no:randomly lessons
-stage nbgrader pytest -m nbgrader --junitxml="$reports/nbgrader.xml" tests --ignore=tests/browser
+# Unit tests, every lesson (nbval) and the nbgrader round trip share one run on
+# both cores; --dist loadfile keeps each file (and each notebook's cells, which
+# share one kernel) on one worker.
+stage tests pytest -n 2 --dist loadfile --nbval-lax -m "not browser" \
+  --durations=10 --junitxml="$reports/tests.xml" tests lessons --ignore=tests/browser
 stage browser pytest --junitxml="$reports/browser.xml" tests/browser
 
 echo; echo "================ summary ================"
@@ -46,15 +48,5 @@ for i in "${!names[@]}"; do
   printf '%-10s %8s  %s\n' "${names[$i]}" "${seconds[$i]}" "$result"
 done
 printf '%-10s %8s\n' total $((SECONDS - overall_start))
-python - "$reports" <<'PY'
-import sys, pathlib, xml.etree.ElementTree as ET
-totals = dict(tests=0, failures=0, errors=0, skipped=0)
-for path in pathlib.Path(sys.argv[1]).glob("*.xml"):
-    for suite in ET.parse(path).getroot().iter("testsuite"):
-        for key in totals:
-            totals[key] += int(suite.get(key, 0))
-failed = totals["failures"] + totals["errors"]
-passed = totals["tests"] - failed - totals["skipped"]
-print(f"{passed} passed, {failed} failed, {totals['skipped']} skipped")
-PY
+python scripts/junit_summary.py "$reports"
 exit $failed
