@@ -73,3 +73,16 @@ def test_auto_says_why_it_chose_quick(monkeypatch, tmp_path):
     profile = config.get_profile("auto")
     assert profile.chosen_by == "auto: no GPU and no real data"
     assert "(auto: no GPU and no real data)" in config.banner_lines(profile)[0]
+
+
+def test_configure_devices_lightens_graph_optimisation_on_cpu_only_when_asked():
+    import tensorflow as tf
+
+    try:
+        config.configure_devices(light_graphs=False)
+        assert not tf.config.optimizer.get_experimental_options().get(
+            "disable_meta_optimizer", False
+        )
+    finally:
+        config.configure_devices()  # CPU: light graphs by default (as in conftest)
+    assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"]
