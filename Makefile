@@ -30,6 +30,9 @@ solutions: setup  ## instructors: regenerate solutions/ from autograder/source
 grade: setup  ## instructors: autograde autograder/submitted, export grades.csv
 	seglab grade autograde
 
+bench: setup  ## measure pipeline, labels, training, prediction; saves benchmarks/results/
+	seglab bench
+
 lint: setup
 	ruff check src tests lessons autograder/source scripts
 
