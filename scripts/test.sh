@@ -33,9 +33,9 @@ stage() {  # stage NAME COMMAND...
 stage lint ruff check src tests lessons autograder/source scripts
 # Unit tests, every lesson (nbval) and the nbgrader round trip share one run on
 # both cores; --dist loadfile keeps each file (and each notebook's cells, which
-# share one kernel) on one worker.
+# share one kernel) on one worker. Lessons come first: they are the longest.
 stage tests pytest -n 2 --dist loadfile --nbval-lax -m "not browser" \
-  --durations=10 --junitxml="$reports/tests.xml" tests lessons --ignore=tests/browser
+  --durations=10 --junitxml="$reports/tests.xml" lessons tests --ignore=tests/browser
 stage browser pytest --junitxml="$reports/browser.xml" tests/browser
 
 echo; echo "================ summary ================"
