@@ -25,6 +25,32 @@ class CommandError(Exception):
     """A problem the user can fix: printed as one message, exit code 1."""
 
 
+def command_group(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    *,
+    dest: str = "model",
+    metavar: str = "MODEL",
+) -> argparse._SubParsersAction:
+    """The sub-commands of group ``name`` (e.g. ``train``), created if missing.
+
+    Lets several modules add commands to one group: ``train deeplabv3`` and
+    ``train unet`` live in different modules; whichever registers first
+    creates the group.
+    """
+    existing = subparsers.choices.get(name)
+    if existing is None:
+        existing = subparsers.add_parser(name, help=help)
+        group = existing.add_subparsers(dest=dest, metavar=metavar)
+        group.required = True
+        return group
+    for action in existing._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise RuntimeError(f"the `seglab {name}` parser has no sub-commands")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, every registered command included."""
     parser = argparse.ArgumentParser(

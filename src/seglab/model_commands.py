@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from seglab.cli import CommandError
+from seglab.cli import CommandError, command_group
 
 
 def train_subparsers(subparsers: argparse._SubParsersAction):
@@ -22,16 +22,7 @@ def train_subparsers(subparsers: argparse._SubParsersAction):
     ``train deeplabv3`` and ``train unet`` live in different modules; whichever
     registers first creates the group, the other adds to it.
     """
-    existing = subparsers.choices.get("train")
-    if existing is None:
-        existing = subparsers.add_parser("train", help="train a segmentation model")
-        models = existing.add_subparsers(dest="model", metavar="MODEL")
-        models.required = True
-        return models
-    for action in existing._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError("the `seglab train` parser has no model sub-commands")
+    return command_group(subparsers, "train", "train a segmentation model")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

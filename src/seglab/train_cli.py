@@ -12,21 +12,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from seglab.cli import CommandError
+from seglab.cli import CommandError, command_group
 
 
 def _train_group(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """The ``seglab train`` group's model sub-commands, created if missing."""
-    existing = subparsers.choices.get("train")
-    if existing is None:
-        existing = subparsers.add_parser("train", help="train a segmentation model")
-        models = existing.add_subparsers(dest="model", metavar="MODEL")
-        models.required = True
-        return models
-    for action in existing._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError("the `seglab train` parser has no model sub-commands")
+    return command_group(subparsers, "train", "train a segmentation model")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
