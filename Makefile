@@ -34,7 +34,7 @@ bench: setup  ## measure pipeline, labels, training, prediction; saves benchmark
 	seglab bench
 
 lint: setup
-	ruff check src tests lessons autograder/source scripts
+	ruff check src tests lessons autograder/source scripts benchmarks img
 
 clean-outputs: setup  ## strip outputs from every notebook
 	jupyter nbconvert --clear-output --inplace lessons/*.ipynb autograder/source/*/*.ipynb

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from seglab import config, losses
+from seglab import bench, config, losses
 from seglab.models import deeplabv3
 from seglab.train import deeplab_settings
 
@@ -56,15 +55,9 @@ def time_steps(
     rng = np.random.default_rng(0)
     images = rng.random((batch, size, size, 3), dtype=np.float32)
     labels = rng.integers(0, settings.num_classes, (batch, size, size)).astype(np.int32)
-    start = time.perf_counter()
-    model.train_on_batch(images, labels)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(images, labels)
-    mean = (time.perf_counter() - start) / steps
+    timing = bench.time_training_steps(model, images, labels, steps)
     keras.mixed_precision.set_global_policy("float32")
-    return first, mean, batch / mean
+    return timing["first_step_s"], timing["step_s"], timing["images_per_s"]
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ stage() {  # stage NAME COMMAND...
   names+=("$name"); seconds+=($((SECONDS - begin))); codes+=("$code")
 }
 
-stage lint ruff check src tests lessons autograder/source scripts
+stage lint ruff check src tests lessons autograder/source scripts benchmarks img
 # Unit tests, every lesson (nbval) and the nbgrader round trip share one run on
 # both cores; --dist loadfile keeps each file (and each notebook's cells, which
 # share one kernel) on one worker. Lessons come first: they are the longest.

@@ -346,17 +346,42 @@ def train_deeplab(
         resume=resume, extra_callbacks=extra_callbacks, verbose=verbose,
     )
     seconds = time.perf_counter() - start
-    scores = metrics.evaluate(model, val_data, settings.num_classes)
+    return write_metrics(
+        model, val_data, out, history, seconds=seconds, settings=settings,
+        data=data_description or str(data_root), weights=model.backbone_weights,
+    )
+
+
+def write_metrics(
+    model,
+    dataset,
+    out: Path,
+    history: dict,
+    *,
+    seconds: float,
+    settings,
+    data: str,
+    weights: str,
+    extra: dict | None = None,
+) -> dict:
+    """Score ``model`` on ``dataset`` and write ``out/metrics.json``; returns it.
+
+    Shared by ``train deeplabv3`` and ``train unet``: pixel accuracy, mean
+    accuracy, mIoU, per-class IoU (null for classes absent from truth and
+    prediction), epochs, seconds, profile, data and weights.
+    """
+    scores = metrics.evaluate(model, dataset, settings.num_classes)
     result = {
         "pixel_accuracy": scores["pixel_accuracy"],
         "mean_accuracy": scores["mean_accuracy"],
         "mean_iou": scores["mean_iou"],
         "per_class_iou": [_json_number(v) for v in scores["per_class_iou"]],
+        **(extra or {}),
         "epochs": _epochs_done(out / HISTORY_FILE, history),
         "seconds": round(seconds, 1),
         "profile": settings.profile,
-        "data": data_description or str(data_root),
-        "weights": model.backbone_weights,
+        "data": data,
+        "weights": weights,
         "settings": dataclasses.asdict(settings),
     }
     (out / METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n")

@@ -12,7 +12,6 @@ per-pixel sample weights (:mod:`seglab.class_weights`) weight each pixel.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -146,18 +145,6 @@ def pets_data(settings: UNetSettings, source: str, seed: int = 42):
     return train, test
 
 
-def _json_number(value: float) -> float | None:
-    return None if value != value else float(value)  # NaN -> null
-
-
-def _epochs_done(history_csv: Path, history: dict) -> int:
-    """Epochs finished in total: history.csv also counts epochs before a resume."""
-    if history_csv.is_file():
-        rows = history_csv.read_text().splitlines()[1:]
-        return sum(1 for row in rows if row.strip())
-    return len(next(iter(history.values()), []))
-
-
 def train_unet(
     settings: UNetSettings,
     source: str,
@@ -198,23 +185,11 @@ def train_unet(
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
-    scores = metrics.evaluate(model, test_data, settings.num_classes)
-    result = {
-        "pixel_accuracy": scores["pixel_accuracy"],
-        "mean_accuracy": scores["mean_accuracy"],
-        "mean_iou": scores["mean_iou"],
-        "per_class_iou": [_json_number(v) for v in scores["per_class_iou"]],
-        "classes": list(PETS_CLASSES),
-        "split": "test",
-        "epochs": _epochs_done(out / train.HISTORY_FILE, history),
-        "seconds": round(seconds, 1),
-        "profile": settings.profile,
-        "data": data_description or str(source),
-        "weights": model.encoder_weights,
-        "settings": dataclasses.asdict(settings),
-    }
-    (out / train.METRICS_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return train.write_metrics(
+        model, test_data, out, history, seconds=seconds, settings=settings,
+        data=data_description or str(source), weights=model.encoder_weights,
+        extra={"classes": list(PETS_CLASSES), "split": "test"},
+    )
 
 
 def parse_class_weights(text: str | None) -> tuple[float, ...] | str | None:
