@@ -35,7 +35,7 @@ def np_confusion(batches):
 
 
 def np_scores(matrix):
-    """Reference: pooled pixel accuracy, mean accuracy, per-class and mean IoU."""
+    """Reference: pooled pixel accuracy, mean accuracy, IoU and F1."""
     diag = np.diag(matrix).astype(float)
     truth, predicted = matrix.sum(1), matrix.sum(0)
     in_truth = truth > 0
@@ -46,7 +46,29 @@ def np_scores(matrix):
         "mean_accuracy": np.mean(diag[in_truth] / truth[in_truth]),
         "iou": iou,
         "mean_iou": np.mean(list(iou.values())),
+        "f1": np_f1(matrix),
+        "mean_f1": np.mean(list(np_f1(matrix).values())),
     }
+
+
+def np_f1(matrix):
+    """Reference F1 per class as the harmonic mean of precision and recall.
+
+    A class absent from truth and prediction is left out; one with no true
+    positive scores 0 (its precision or recall is 0 or undefined).
+    """
+    scores = {}
+    for c in range(NUM_CLASSES):
+        hits = matrix[c, c]
+        in_truth, in_prediction = matrix[c, :].sum(), matrix[:, c].sum()
+        if in_truth + in_prediction == 0:
+            continue
+        if hits == 0:
+            scores[c] = 0.0
+            continue
+        precision, recall = hits / in_prediction, hits / in_truth
+        scores[c] = 2 * precision * recall / (precision + recall)
+    return scores
 
 
 def fresh_metrics():
@@ -54,6 +76,7 @@ def fresh_metrics():
         "pixel_accuracy": metrics.PixelAccuracy(NUM_CLASSES),
         "mean_accuracy": metrics.MeanAccuracy(NUM_CLASSES),
         "mean_iou": metrics.MeanIoU(NUM_CLASSES),
+        "mean_f1": metrics.MeanF1(NUM_CLASSES),
     }
 
 
@@ -160,8 +183,34 @@ def test_scores_from_matrix_agree_with_the_metric_classes():
     matrix = np_confusion(batches)
     scores = metrics.scores_from_matrix(matrix)
     reference = np_scores(matrix)
-    for name in ("pixel_accuracy", "mean_accuracy", "mean_iou"):
+    for name in ("pixel_accuracy", "mean_accuracy", "mean_iou", "mean_f1"):
         assert scores[name] == pytest.approx(reference[name])
+    for c in range(NUM_CLASSES):
+        if c in reference["f1"]:
+            assert scores["per_class_f1"][c] == pytest.approx(reference["f1"][c])
+        else:
+            assert np.isnan(scores["per_class_f1"][c])
+
+
+def test_f1_is_the_dice_coefficient_of_each_class_mask():
+    labels = np.array([[[0, 0, 1, 1], [1, 1, 2, IGNORE]]], np.int32)
+    predicted = np.array([[[0, 1, 1, 1], [1, 2, 2, 0]]], np.int32)
+    metric = metrics.MeanF1(3)
+    metric.update_state(labels, predicted)
+    valid = labels != IGNORE
+    dice = []
+    for c in range(3):
+        truth, guess = (labels == c) & valid, (predicted == c) & valid
+        dice.append(2 * (truth & guess).sum() / (truth.sum() + guess.sum()))
+    np.testing.assert_allclose(metric.per_class_f1(), dice)
+    assert float(metric.result()) == pytest.approx(np.mean(dice))
+
+
+def test_per_class_f1_follows_from_iou():
+    matrix = np_confusion(random_batches(2, seed=3))
+    iou = metrics.per_class_iou_from_matrix(matrix)
+    f1 = metrics.per_class_f1_from_matrix(matrix)
+    np.testing.assert_allclose(f1, 2 * iou / (1 + iou))
 
 
 def test_evaluate_runs_the_model_in_inference_mode_over_a_dataset():

@@ -66,6 +66,15 @@ def per_class_iou_from_matrix(matrix) -> np.ndarray:
         return np.where(union > 0, true_positive / union, np.nan)
 
 
+def per_class_f1_from_matrix(matrix) -> np.ndarray:
+    """Per-class F1 (Dice) from a confusion matrix; NaN for classes absent from both."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    true_positive = np.diag(matrix)
+    denominator = matrix.sum(axis=0) + matrix.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, 2 * true_positive / denominator, np.nan)
+
+
 class ConfusionMatrixMetric(keras.metrics.Metric):
     """Base: accumulates a ``(C, C)`` int64 confusion matrix over all updates."""
 
@@ -177,20 +186,50 @@ class MeanIoU(ConfusionMatrixMetric):
         return np.asarray(self.total_confusion.numpy())
 
 
+@keras.saving.register_keras_serializable(package="seglab")
+class MeanF1(ConfusionMatrixMetric):
+    """Mean F1 (Dice coefficient) over classes in the truth or the prediction."""
+
+    def __init__(self, num_classes: int, ignore_label: int = IGNORE_LABEL,
+                 name: str = "mean_f1", **kwargs):
+        super().__init__(num_classes, ignore_label, name=name, **kwargs)
+
+    def result(self):
+        matrix = self._matrix()
+        true_positive = tf.linalg.diag_part(matrix)
+        denominator = tf.reduce_sum(matrix, axis=0) + tf.reduce_sum(matrix, axis=1)
+        present = tf.cast(denominator > 0, tf.float64)
+        f1 = tf.math.divide_no_nan(2 * true_positive, denominator)
+        value = tf.math.divide_no_nan(
+            tf.reduce_sum(f1 * present), tf.reduce_sum(present)
+        )
+        return tf.cast(value, tf.float32)
+
+    def per_class_f1(self) -> np.ndarray:
+        """``(C,)`` float64 F1 per class; NaN for classes absent from both."""
+        return per_class_f1_from_matrix(self.total_confusion.numpy())
+
+
 def segmentation_metrics(num_classes: int, ignore_label: int = IGNORE_LABEL) -> list:
-    """The three metrics a segmentation model is compiled with."""
+    """The four metrics a segmentation model is compiled with.
+
+    Pixel accuracy, mean accuracy, mean IoU and mean F1: the figures the
+    course's source logs during training (loss, accuracy, mIoU, F1).
+    """
     return [
         PixelAccuracy(num_classes, ignore_label),
         MeanAccuracy(num_classes, ignore_label),
         MeanIoU(num_classes, ignore_label),
+        MeanF1(num_classes, ignore_label),
     ]
 
 
 def scores_from_matrix(matrix) -> dict:
-    """Pixel accuracy, mean accuracy, mean IoU and per-class IoU of a matrix.
+    """Pixel accuracy, mean accuracy, mean IoU and F1, per class and mean.
 
     ``matrix`` ``(C, C)`` counts, rows = truth. Same conventions as the metric
-    classes; per-class IoU is NaN for classes absent from truth and prediction.
+    classes; per-class IoU and F1 are NaN for classes absent from truth and
+    prediction.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     total = matrix.sum()
@@ -199,12 +238,16 @@ def scores_from_matrix(matrix) -> dict:
     recall = np.divide(np.diag(matrix), true_counts, out=np.zeros(len(matrix)),
                        where=present)
     per_class = per_class_iou_from_matrix(matrix)
+    per_class_f1 = per_class_f1_from_matrix(matrix)
     return {
         "pixel_accuracy": float(np.trace(matrix) / total) if total else 0.0,
         "mean_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "mean_iou": float(np.nanmean(per_class)) if np.isfinite(per_class).any()
         else 0.0,
         "per_class_iou": per_class,
+        "mean_f1": float(np.nanmean(per_class_f1))
+        if np.isfinite(per_class_f1).any() else 0.0,
+        "per_class_f1": per_class_f1,
     }
 
 
