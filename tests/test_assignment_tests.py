@@ -316,6 +316,41 @@ WRONG_ANSWERS = {
     },
 }
 
+# Other right answers, written as honest students do: each must pass.
+RIGHT_ANSWERS = {
+    "01_concepts": {
+        "scores_to_labels": [
+            "def scores_to_labels(scores):\n    return np.asarray(scores).argmax(-1)"],
+    },
+    "04_deeplabv3": {
+        "q2": ['q2_answer = frozenset("AC")'],
+        "q5": ['q5_answer = "spatial pyramid pooling"', 'q5_answer = "SPP"',
+               'q5_answer = "ASPP"', 'q5_answer = "Atrous Spatial Pyramid Pooling"',
+               'q5_answer = "the ASPP module"'],
+        "steps_per_epoch": [
+            "import math\n"
+            "def steps_per_epoch(num_samples, train_fraction, train_batch_size,\n"
+            "                    val_batch_size):\n"
+            "    num_train = math.floor(num_samples * train_fraction)\n"
+            "    return [math.ceil(num_train / train_batch_size),\n"
+            "            math.ceil((num_samples - num_train) / val_batch_size)]"],
+    },
+    "05_unet_pets": {
+        "pixel_sample_weights": [
+            "def pixel_sample_weights(masks, class_weights):\n"
+            "    return np.asarray(class_weights, np.float32)[np.asarray(masks)]"],
+    },
+    "06_evaluation": {
+        "get_top_bad_examples": [
+            "def get_top_bad_examples(model, batch_images, batch_targets, n):\n"
+            "    right = (model.predict(batch_images) * batch_targets).sum(-1)\n"
+            "    losses = (1 - right).mean(axis=(1, 2))\n"
+            "    return list(np.argsort(-losses, kind='stable')[:n])"],
+    },
+}
+"""Answers that differ in form from the solution: each must earn its points."""
+
+
 # Tricks that took points without an answer, as a student would write them in
 # an answer cell: the trick, then the value every answer is replaced with.
 SPOOFS = {
@@ -441,6 +476,10 @@ def graded(request, tmp_path_factory):
             nb.cells += [_code(wrong, f"wrong-answer:{answer_id}:{index}"),
                          _code(test, f"wrong-test:{answer_id}:{index}"),
                          _code(solution, "restore")]
+        for index, right in enumerate(RIGHT_ANSWERS.get(name, {}).get(answer_id, [])):
+            nb.cells += [_code(right, f"right-answer:{answer_id}:{index}"),
+                         _code(test, f"right-test:{answer_id}:{index}"),
+                         _code(solution, "restore")]
     for spoof, (code, value) in SPOOFS.items():
         nb.cells.append(_code(code, f"spoof-answer:{spoof}"))
         nb.cells += [_code(_spoofed_answers(_cell(source, answer_id).source, value),
@@ -493,6 +532,22 @@ def test_the_wrong_answers_run_and_their_tests_reject_them(graded):
     assert not broken, f"{name}: a wrong answer itself fails to run: {broken}"
     accepted = [t.metadata["tag"] for t in tests if not _errors(t)]
     assert not accepted, f"{name}: tests accept wrong answers: {accepted}"
+
+
+def test_other_right_answers_pass(graded):
+    name, _, nb = graded
+    cells = _tagged(nb, "right-")
+    assert len(cells) == 2 * sum(map(len, RIGHT_ANSWERS.get(name, {}).values()))
+    failed = {c.metadata["tag"]: _errors(c) for c in cells if _errors(c)}
+    assert not failed, (name, failed)
+    # Question 5 of 04: "spatial pyramid pooling" and "SPP" (the course
+    # material's words) earn the points with a note that ASPP is the precise
+    # name; the ASPP wordings get no note.
+    printed = {c.metadata["tag"]: "".join(o.get("text", "") for o in c.outputs)
+               for c in _tagged(nb, "right-test:q5:")}
+    notes = sorted(tag for tag, text in printed.items() if "(ASPP)" in text)
+    expected = ["right-test:q5:0", "right-test:q5:1"] if name == "04_deeplabv3" else []
+    assert notes == expected, printed
 
 
 def test_spoofs_make_every_test_cell_fail(graded):
