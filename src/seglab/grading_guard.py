@@ -38,7 +38,8 @@ import numpy as np
 __all__ = ["Guard", "GuardError", "capture"]
 
 _WATCHED_PACKAGES = ("numpy", "seglab")
-"""Every loaded module of these packages is recorded (functions and classes)."""
+"""Every loaded module of these packages is recorded: functions and classes,
+and for seglab also its constants (``palette.IGNORE_LABEL``, ``VOC_COLORMAP``)."""
 
 _SHELL_METHODS = (
     "run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell",
@@ -76,19 +77,32 @@ def _function_parts(value: Any) -> tuple:
     return tuple(parts)
 
 
-def _module_record(module: types.ModuleType) -> dict[str, tuple]:
-    """Callables, classes and submodules of a module, by name."""
+def _module_record(module: types.ModuleType, constants: bool) -> dict[str, tuple]:
+    """Callables, classes and submodules of a module by name (and its constants).
+
+    Each entry: the function that describes the value, and its description.
+    """
     record = {}
     for name, value in list(vars(module).items()):
         if isinstance(value, types.ModuleType) or callable(value):
-            record[name] = _function_parts(value)
+            record[name] = (_function_parts, _function_parts(value))
+        elif constants and not name.startswith("__"):
+            record[name] = (_constant_parts, _constant_parts(value))
     return record
+
+
+def _constant_parts(value: Any) -> tuple:
+    """A constant, and the bytes of an array (which can change in place)."""
+    if type(value) is np.ndarray:
+        return (value, value.tobytes())
+    return (value,)
 
 
 def _same(recorded: tuple, now: tuple) -> bool:
     if len(recorded) != len(now):
         return False
-    return all(a is b for a, b in zip(recorded, now, strict=True))
+    return all(a == b if type(a) is bytes else a is b
+               for a, b in zip(recorded, now, strict=True))
 
 
 def _shell():
@@ -137,7 +151,7 @@ class Guard:
         self._builtins = {name: value for name, value in vars(builtins).items()
                           if name not in _KERNEL_BUILTINS}
         self._modules = {
-            name: (module, _module_record(module))
+            name: (module, _module_record(module, name.startswith("seglab")))
             for name, module in list(sys.modules.items())
             if module is not None and name.split(".")[0] in _WATCHED_PACKAGES
         }
@@ -181,7 +195,8 @@ class Guard:
                 continue
             now = vars(module)
             for attr, parts in record.items():
-                if attr not in now or not _same(parts, _function_parts(now[attr])):
+                describe, before = parts
+                if attr not in now or not _same(before, describe(now[attr])):
                     found.append(f"{name}.{attr} was changed")
         hooks = self._hooks()
         names = ("sys.displayhook", "the trace function",
