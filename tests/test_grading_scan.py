@@ -204,3 +204,15 @@ def test_the_solutions_are_not_flagged(name):
                 "solution"):
             del cell.metadata["nbgrader"]
     assert grading_scan.scan_notebook(added) == []
+
+
+def test_malformed_cells_do_not_crash_the_scan():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        {"cell_type": "code", "source": ["import ", "sqlite3"], "metadata": {}},
+        {"cell_type": "code", "source": "x = 1", "metadata": {"nbgrader": "locked"}},
+        {"cell_type": "markdown", "source": "import ctypes", "metadata": {}},
+        "not a cell",
+    ]
+    assert [(f.cell_id, f.rule) for f in grading_scan.scan_notebook(nb)] == [
+        ("#0", "sqlite3")]

@@ -224,7 +224,15 @@ _DEFAULT_MODULE_NAMES = {"np", "numpy", "tf", "tensorflow", "keras", "palette",
 
 
 def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _source(cell) -> str:
+    """A cell's source as one string (a list of lines in raw JSON)."""
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    return "".join(source) if isinstance(source, list) else str(source or "")
 
 
 def _is_instructor_cell(cell, instructor_ids: set[str] | None) -> bool:
@@ -246,21 +254,22 @@ def student_cells(nb, instructor_ids: Iterable[str] | None = None):
     metadata was edited to look locked under an unknown id.
     """
     ids = set(instructor_ids) if instructor_ids is not None else None
-    for index, cell in enumerate(nb.cells):
-        if cell.get("cell_type") != "code" or _is_instructor_cell(cell, ids):
+    for index, cell in enumerate(nb.get("cells") or []):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or \
+                _is_instructor_cell(cell, ids):
             continue
         cell_id = cell.get("id") or _nbgrader(cell).get("grade_id") or f"#{index}"
-        yield str(cell_id), cell.get("source", "")
+        yield str(cell_id), _source(cell)
 
 
 def _module_names(nb) -> set[str]:
     """Names bound to modules by any import in the notebook, plus the usual aliases."""
     names = set(_DEFAULT_MODULE_NAMES)
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code":
+    for cell in nb.get("cells") or []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         try:
-            tree = ast.parse(_strip_magics(cell.get("source", ""))[0])
+            tree = ast.parse(_strip_magics(_source(cell))[0])
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -276,13 +285,12 @@ def _module_names(nb) -> set[str]:
 def _instructor_names(nb, instructor_ids: set[str] | None) -> dict[str, str]:
     """Top-level names the locked instructor cells import -> the module imported."""
     names: dict[str, str] = {}
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code" or not _is_instructor_cell(
-            cell, instructor_ids
-        ):
+    for cell in nb.get("cells") or []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or \
+                not _is_instructor_cell(cell, instructor_ids):
             continue
         try:
-            tree = ast.parse(cell.get("source", ""))
+            tree = ast.parse(_source(cell))
         except SyntaxError:
             continue
         for node in tree.body:
