@@ -560,3 +560,36 @@ def test_tests_pass_right_answers_and_reject_wrong_answers_and_spoofs(name, tmp_
 
     problems = {kind: found for kind, found in problems.items() if found}
     assert not problems, f"{name} (executed notebook in {tmp_path}): {problems}"
+
+
+LESSONS = REPO / "lessons"
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_ANSWERS))
+def test_each_lesson_ends_by_listing_its_assignment(name):
+    """The last cell names the assignment, its points and one entry per item."""
+    source = nbformat.read(str(SOURCE / name / f"{name}.ipynb"), as_version=4)
+    points = sum(_nbgrader(c).get("points", 0) for c in source.cells
+                 if _nbgrader(c).get("grade"))
+    last = nbformat.read(str(LESSONS / f"{name}.ipynb"), as_version=4).cells[-1]
+    graded = last.source[last.source.index("**Graded assignment**"):]
+    assert f"autograder/source/{name}" in graded
+    assert f"{points:g} points" in graded, (name, points)
+    entries = [line for line in graded.splitlines() if line[:3] in {"1. ", "2. ", "3. ",
+                                                                      "4. ", "5. "}]
+    items = _items(source)
+    quiz = [test for _, test in items if test.startswith("test_q")]
+    # The quiz is one entry (and says so); every other item has its own.
+    assert len(entries) == len(items) - len(quiz) + bool(quiz), (name, entries)
+    if quiz:
+        assert "course quiz" in graded and f"{len(quiz)}" in graded
+
+
+def test_steps_per_epoch_is_graded_with_the_lesson_that_teaches_it():
+    taught = nbformat.read(str(LESSONS / "04_deeplabv3.ipynb"), as_version=4)
+    assert any("steps_per_epoch" in c.source for c in taught.cells
+               if c.cell_type == "code")
+    for name in WRONG_ANSWERS:
+        source = nbformat.read(str(SOURCE / name / f"{name}.ipynb"), as_version=4)
+        answers = {answer for answer, _ in _items(source)}
+        assert ("steps_per_epoch" in answers) == (name == "04_deeplabv3"), name
