@@ -216,3 +216,10 @@ def test_malformed_cells_do_not_crash_the_scan():
     ]
     assert [(f.cell_id, f.rule) for f in grading_scan.scan_notebook(nb)] == [
         ("#0", "sqlite3")]
+
+
+def test_locked_ids_lists_the_instructor_cells_of_a_source():
+    source_path = REPO / "autograder" / "source" / "01_concepts" / "01_concepts.ipynb"
+    ids = grading_scan.locked_ids(nbformat.read(str(source_path), as_version=4))
+    assert ids == {"setup", "test_scores_to_labels", "test_instances_to_semantic",
+                   "test_class_pixel_share", "test_unet_skip"}

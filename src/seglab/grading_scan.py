@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import nbformat
 
-__all__ = ["Finding", "RULES", "scan_notebook", "scan_source", "student_cells"]
+__all__ = ["Finding", "RULES", "locked_ids", "scan_notebook", "scan_source",
+           "student_cells"]
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,18 @@ def _is_instructor_cell(cell, instructor_ids: set[str] | None) -> bool:
     if not locked or not grade_id:
         return False
     return instructor_ids is None or grade_id in instructor_ids
+
+
+def locked_ids(source) -> set[str]:
+    """Grade ids of the locked instructor cells of a source or released notebook.
+
+    Pass them to :func:`scan_notebook` as ``instructor_ids``.
+    """
+    return {
+        _nbgrader(cell)["grade_id"]
+        for cell in source.get("cells") or []
+        if isinstance(cell, dict) and _is_instructor_cell(cell, None)
+    }
 
 
 def student_cells(nb, instructor_ids: Iterable[str] | None = None):
