@@ -53,7 +53,7 @@ CITED: list[tuple[str, str, str]] = [
     (LESSON_06, r"32\.5 %", "the book chapter's ResNet-50 U-Net result"),
     (LESSON_06, r"~1\.5 k images", "VOC 2012 has 1,464 training masks"),
     (
-        "autograder/source/02_data_preparation/02_data_preparation",
+        "autograder/source/04_deeplabv3/04_deeplabv3",
         r"90 % for training",
         "the exercise's split, from the book chapter",
     ),
