@@ -47,7 +47,7 @@ def scrub_traceback(frames: list[str], hidden: set[str]) -> tuple[list[str], boo
         for line in frame.split("\n"):
             match = CODE_LINE.match(ANSI.sub("", line))
             code = (match.group(3) or "").strip() if match else None
-            if code and code in hidden:
+            if code and (code in hidden or "HIDDEN TESTS" in code):
                 if "->" in match.group(1):
                     failed_hidden = True
                     kept.append(match.group(1) + match.group(2) + " [hidden test]")
@@ -78,8 +78,9 @@ class ScrubHiddenTracebacks(NbGraderPreprocessor):
                                                     hidden)
             if failed_hidden:
                 output["evalue"] = HIDDEN_MESSAGE
+                last = output.get("ename", "Error") + ":"
                 frames = [f for f in frames
-                          if not ANSI.sub("", f).startswith(output.get("ename", "\0"))]
+                          if not ANSI.sub("", f).strip().startswith(last)]
                 frames.append(f"{output.get('ename', 'Error')}: {HIDDEN_MESSAGE}")
             output["traceback"] = frames
         return cell, resources
