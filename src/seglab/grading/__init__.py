@@ -125,6 +125,46 @@ class LimitOutputSize(LimitOutput):
 TRUNCATED_MARKER = "\n... Output truncated ...\n"
 
 BUDGET_ENAME = "TimeBudgetExceeded"
+GUARD_ENAME = "GradingGuardError"
+
+GUARD_CODE = """
+import sys
+from IPython import get_ipython
+from IPython.core.inputtransformer2 import TransformerManager
+shell = get_ipython()
+shell.ast_transformers = []
+shell.input_transformers_post = []
+shell.input_transformer_manager = TransformerManager()
+shell.custom_exceptions = ()
+sys.displayhook = shell.displayhook
+for owner, names in ((shell, SHELL_METHODS), (getattr(shell, "kernel", None),
+                                              KERNEL_METHODS)):
+    for name in names:
+        if owner is not None and name in vars(owner):
+            delattr(owner, name)
+for event, callbacks in shell.events.callbacks.items():
+    callbacks[:] = [c for c in callbacks if str(getattr(c, "__module__", "")).split(
+        ".")[0] in KEPT_MODULES]
+"""
+"""Run in the kernel (through ``user_expressions``, which no input or AST
+transformer touches) right before every test cell: undoes what would stop a
+test cell from running as written or hide its failure."""
+
+GUARD_NAMES = {
+    "SHELL_METHODS": ("run_cell", "run_cell_async", "run_ast_nodes", "run_code",
+                      "transform_cell", "transform_ast", "should_run_async",
+                      "user_expressions", "showtraceback", "_showtraceback",
+                      "showsyntaxerror", "_run_cell"),
+    "KERNEL_METHODS": ("do_execute", "execute_request", "send_response"),
+    "KEPT_MODULES": ("IPython", "ipykernel", "matplotlib", "matplotlib_inline",
+                     "ipywidgets", "comm", "jupyter_client"),
+}
+
+
+def guard_expression(nonce: str) -> str:
+    """A ``user_expressions`` entry that runs ``GUARD_CODE`` and yields ``nonce``."""
+    names = "".join(f"{key} = {value!r}\n" for key, value in GUARD_NAMES.items())
+    return f"(exec({names + GUARD_CODE!r}, {{}}), {nonce!r})[1]"
 
 
 def _output_size(content: dict) -> int:
@@ -189,8 +229,41 @@ class CappedExecute(Execute):
             timeout = max(1, int(min(timeout or left, left) + 0.999))
         return timeout
 
+    def _guard(self) -> str:
+        """Run the guard in the kernel; '' when it ran, else what went wrong."""
+        import secrets
+
+        nonce = secrets.token_hex(12)
+        try:
+            msg_id = self.kc.execute("", silent=True, store_history=False,
+                                     user_expressions={"g": guard_expression(nonce)})
+            reply = self.wait_for_reply(msg_id)
+        except Exception as error:  # noqa: BLE001 (any failure means no guard)
+            return f"the grading guard could not run: {type(error).__name__}"
+        result = ((reply or {}).get("content", {}).get("user_expressions", {})
+                  .get("g", {}))
+        if result.get("data", {}).get("text/plain") != repr(nonce):
+            return ("the grading guard could not run: the kernel was changed "
+                    f"({result.get('ename', 'no answer')})")
+        return ""
+
     def preprocess_cell(self, cell, resources, index):
-        """Run one cell, or skip it with an error once the time budget is spent."""
+        """Run one cell, or skip it with an error once the time budget is spent.
+
+        Before a test cell, the guard resets IPython's transformers, exception
+        handlers, display hook and event callbacks; a test cell whose guard
+        cannot run is not run and scores 0.
+        """
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if (cell.cell_type == "code" and meta.get("grade") and meta.get("locked")
+                and not meta.get("solution") and getattr(self, "kc", None)
+                is not None):
+            problem = self._guard()
+            if problem:
+                cell.outputs = [nbformat.v4.new_output(
+                    "error", ename=GUARD_ENAME, evalue=problem, traceback=[])]
+                cell.execution_count = None
+                return cell, resources
         if not self._budgeted(cell):
             return super().preprocess_cell(cell, resources, index)
         used = getattr(self, "_budget_used", 0.0)
@@ -534,6 +607,9 @@ def _notes_from_autograded(notebook_path: Path) -> list[str]:
             notes.append(f"cell {grade_id or index} timed out and was interrupted")
         if any("Output truncated" in str(output.get("text", "")) for output in outputs):
             notes.append(f"cell {grade_id or index} printed too much; output cut")
+        for output in outputs:
+            if output.get("ename") in (BUDGET_ENAME, GUARD_ENAME):
+                notes.append(f"cell {grade_id or index}: {output.get('evalue')}")
     return notes
 
 
