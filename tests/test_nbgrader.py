@@ -159,7 +159,7 @@ def test_release_fetch_submit_collect_autograde_feedback_end_to_end(course, tmp_
     student = getpass.getuser()
     assert grading.collect(course, [name])[name] == [student]
     results = grading.autograde(course, [name], [student], progress=False)
-    assert [(r.status, r.score) for r in results] == [("ok", 20.0)]
+    assert [(r.status, r.score) for r in results] == [("ok", 20.0)], results
     written = grading.generate_feedback(course, [name], [student])
     assert [p.name for p in written] == [f"{name}.html"]
     html = written[0].read_text()
@@ -175,4 +175,4 @@ def test_release_fetch_submit_collect_autograde_feedback_end_to_end(course, tmp_
     hidden = {line for line in hidden if json.dumps(line)[1:-1] not in visible}
     text = html_module.unescape(html)
     assert hidden and not [line for line in hidden if line in text]
-    assert "a hidden test failed" in text or "Traceback" not in text
+    assert "NotImplementedError" in text  # the student still sees why tests failed

@@ -151,10 +151,16 @@ def _privilege_drop() -> list[str]:
             "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
 
 
-def _python_paths() -> list[str]:
-    """Folders of the Python environment: prefixes and every ``sys.path`` entry."""
+@lru_cache(maxsize=1)
+def _python_paths() -> tuple[str, ...]:
+    """Folders of the Python environment: its prefixes and the ``sys.path`` a
+    fresh, isolated interpreter gets (site-packages, editable installs), not
+    the grader's working folder or ``PYTHONPATH``."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
-    paths.update(p for p in sys.path if p and os.path.isabs(p))
+    done = subprocess.run([sys.executable, "-I", "-c",
+                           "import sys; print('\\n'.join(sys.path))"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    paths.update(p for p in done.stdout.splitlines() if p and os.path.isabs(p))
     paths.add(str(Path(sys.executable).resolve().parent))
     found = sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
     # Bind each tree once: drop entries inside another entry.
@@ -162,7 +168,7 @@ def _python_paths() -> list[str]:
     for path in found:
         if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(path)
-    return kept
+    return tuple(kept)
 
 
 def _system_binds() -> list[str]:

@@ -23,6 +23,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
+"""Files nbgrader's exchange adds to every submission."""
+
 GRADING_KEYS = ("grade", "solution", "locked", "points", "task")
 """nbgrader metadata that decides how a cell is graded (checksums change with
 every answer and are not compared)."""
@@ -228,7 +231,7 @@ def prepare(folder: Path, releases: dict[str, NotebookNode]) -> Prepared:
         prepared.notebooks[notebook_id] = rebuilt
         prepared.notes.extend(notes)
     prepared.ignored_files = [p.name for p in files if p.stem not in used
-                              and p.name != "timestamp.txt"]
+                              and p.name not in NBGRADER_FILES]
     return prepared
 
 
