@@ -315,7 +315,7 @@ def _sleepers(course, release, solution, name, folder):
     return notebook
 
 
-ATTACKS: dict[str, tuple[str, Builder]] = {
+CONTENT_ATTACKS: dict[str, tuple[str, Builder]] = {
     "always_equal": ("answers whose __eq__ is always True",
                      _in_first_answer(_constant(ALWAYS_EQUAL), "Anything()")),
     "patch_numpy": ("np.allclose & co. always True",
@@ -332,10 +332,18 @@ ATTACKS: dict[str, tuple[str, Builder]] = {
                      _in_first_answer(_read_the_key)),
     "write_gradebook": ("writes grades into gradebook.db (own and classmates')",
                         _in_first_answer(_write_gradebook)),
-    "edit_config": ("appends code to nbgrader_config.py, writes in the course",
-                    _in_first_answer(_edit_config)),
     "shadow_numpy": ("numpy.py and seglab.py handed in beside the notebook",
                      _shadow_numpy),
+    "edit_tests": ("every test cell replaced by `pass`", _edit_tests),
+    "delete_tests": ("every test cell deleted", _delete_all_tests),
+    "ungrade_tests": ("test cell to markdown, grade: false, 1000 points, fake "
+                      "graded cell", _tests_made_ungraded),
+}
+"""Attacks on the tests and the grading data: on every assignment."""
+
+SANDBOX_ATTACKS: dict[str, tuple[str, Builder]] = {
+    "edit_config": ("appends code to nbgrader_config.py, writes in the course",
+                    _in_first_answer(_edit_config)),
     "outlive_kernel": ("detached processes edit the gradebook after grading",
                        _in_first_answer(_outlive_the_kernel)),
     "signal_parent": ("SIGKILL to the parent and its process group",
@@ -347,11 +355,19 @@ ATTACKS: dict[str, tuple[str, Builder]] = {
                       _in_first_answer(_constant(_flood("errors")))),
     "flood_streams": ("25 MB on stdout and stderr",
                       _in_first_answer(_constant(_flood("streams")))),
-    "edit_tests": ("every test cell replaced by `pass`", _edit_tests),
-    "delete_tests": ("every test cell deleted", _delete_all_tests),
-    "ungrade_tests": ("test cell to markdown, grade: false, 1000 points, fake "
-                      "graded cell", _tests_made_ungraded),
 }
+"""Attacks on the machine and the grader's limits; the assignment's code plays
+no part, so they run on the four assignments that do not import TensorFlow
+(02 and 04 spend seconds per kernel on it)."""
+SANDBOX_ASSIGNMENTS = ("01_concepts", "03_atrous_convolution", "05_unet_pets",
+                       "06_evaluation")
+
+ALL_ATTACKS: dict[str, tuple[str, Builder]] = {}
+
+SPOOFING = {"always_equal", "patch_numpy", "patch_builtins"}
+"""Attacks that fool a comparison inside the hidden tests. Whether the kernel
+earns points with them depends on how strict the tests are; the static scan
+flags each one, so the final score is 0 in any case."""
 
 SLOW_ATTACKS: dict[str, tuple[str, Builder]] = {
     "sleepers": ("three added cells sleep 9 s each", _sleepers),
@@ -364,6 +380,20 @@ SLOW_ATTACKS: dict[str, tuple[str, Builder]] = {
 """Attacks on the time limits: each costs its limit in wall time, so they run
 on one assignment (the limits do not depend on the assignment)."""
 SLOW_ASSIGNMENT = "01_concepts"
+ALL_ATTACKS.update(CONTENT_ATTACKS)
+ALL_ATTACKS.update(SANDBOX_ATTACKS)
+ALL_ATTACKS.update(SLOW_ATTACKS)
+
+
+def _attacks_for(name: str) -> dict[str, tuple[str, Builder]]:
+    chosen = dict(CONTENT_ATTACKS)
+    if name in SANDBOX_ASSIGNMENTS:
+        chosen.update(SANDBOX_ATTACKS)
+    if name == SLOW_ASSIGNMENT:
+        chosen.update(SLOW_ATTACKS)
+    return chosen
+JOBS = 2
+"""Submissions graded at once (each with its own worker and sandbox)."""
 TIME_BUDGET = 20
 """The test course's time budget per notebook (the course default is 60 s)."""
 
@@ -376,17 +406,19 @@ def _write(notebook, folder: Path, name: str) -> None:
     nbformat.write(notebook, str(folder / f"{name}.ipynb"))
 
 
-def _first_question_ids(notebook) -> tuple[str, str]:
-    answer = _answer_cells(notebook)[0]
+def _last_question_ids(notebook) -> tuple[str, str]:
+    """Grade ids of the last auto-graded answer and its test (later answers of
+    some assignments call earlier ones, so the last one is deleted)."""
+    answer = _answer_cells(notebook)[-1]
     answer_id = _nbgrader(answer)["grade_id"]
     index = notebook.cells.index(answer)
     test = next(c for c in notebook.cells[index + 1:] if _nbgrader(c).get("grade"))
     return answer_id, _nbgrader(test)["grade_id"]
 
 
-def _without_question_one(release, solution, name, folder):
+def _without_a_question(release, solution, name, folder):
     notebook = copy.deepcopy(solution)
-    drop = set(_first_question_ids(notebook))
+    drop = set(_last_question_ids(notebook))
     notebook.cells = [c for c in notebook.cells
                       if _nbgrader(c).get("grade_id") not in drop]
     _write(notebook, folder, name)
@@ -426,14 +458,14 @@ def _exits_the_kernel(release, solution, name, folder):
 
 def _question_points(course: Path, name: str) -> float:
     source = nbformat.read(str(course / "source" / name / f"{name}.ipynb"), 4)
-    test_id = _first_question_ids(source)[1]
+    test_id = _last_question_ids(source)[1]
     return float(next(_nbgrader(c)["points"] for c in source.cells
                       if _nbgrader(c).get("grade_id") == test_id))
 
 
 MALFORMED = {
-    "deleted_question_1": ("answer and test of question 1 deleted",
-                           _without_question_one, lambda top, q1: top - q1),
+    "deleted_question": ("answer and test of the last question deleted",
+                         _without_a_question, lambda top, q: top - q),
     "pasted_answer": ("an answer cell pasted twice (grade id twice)",
                       _pasted_answer, lambda top, q1: top),
 }
@@ -509,8 +541,14 @@ def graded(tmp_path_factory):
             shutil.copy(folder / f"{name}.ipynb", target)
             honest[(student, name)] = True
     start = time.perf_counter()
+    flagged = nbformat.read(str(SOLUTIONS / SLOW_ASSIGNMENT /
+                                f"{SLOW_ASSIGNMENT}.ipynb"), 4)
+    flagged.cells.append(nbformat.v4.new_code_cell("import subprocess"))
+    _write(flagged, root / "submitted" / "flagged_but_honest" / SLOW_ASSIGNMENT,
+           SLOW_ASSIGNMENT)
     honest_results = grading.autograde(
-        root, students=["solution_key", "untouched_release"], progress=False)
+        root, students=["solution_key", "untouched_release", "flagged_but_honest"],
+        progress=False, jobs=JOBS)
     timings["honest"] = time.perf_counter() - start
     classmates = {"solution_key", "untouched_release"}
     rows_before = _gradebook_rows(root, classmates)
@@ -519,10 +557,7 @@ def graded(tmp_path_factory):
     for name in grading.ASSIGNMENTS:
         release = nbformat.read(str(root / "release" / name / f"{name}.ipynb"), 4)
         solution = nbformat.read(str(SOLUTIONS / name / f"{name}.ipynb"), 4)
-        chosen = dict(ATTACKS)
-        if name == SLOW_ASSIGNMENT:
-            chosen.update(SLOW_ATTACKS)
-        for attack, (_, build) in chosen.items():
+        for attack, (_, build) in _attacks_for(name).items():
             folder = root / "submitted" / attack / name
             notebook = build(root, release, solution, name, folder)
             folder.mkdir(parents=True, exist_ok=True)
@@ -545,7 +580,7 @@ def graded(tmp_path_factory):
         "solutions/" + k: v for k, v in _tree_digest(SOLUTIONS, set()).items()}
     start = time.perf_counter()
     everyone = sorted({a for a, _ in attacks} | {s for s, _ in expected_scores})
-    results = grading.autograde(root, students=everyone, progress=False)
+    results = grading.autograde(root, students=everyone, progress=False, jobs=JOBS)
     timings["attacks"] = time.perf_counter() - start
     survivors = _marked_processes()
     time.sleep(10)  # an escaped process would edit the gradebook by now
@@ -576,8 +611,9 @@ def _raw_points(graded, result) -> float:
 
 
 def test_honest_solution_earns_every_point_and_the_release_none(graded):
-    assert len(graded["honest"]) == 2 * len(grading.ASSIGNMENTS)
-    for r in graded["honest"]:
+    honest = [r for r in graded["honest"] if r.student != "flagged_but_honest"]
+    assert len(honest) == 2 * len(grading.ASSIGNMENTS)
+    for r in honest:
         assert r.status == "ok", (r.assignment, r.student, r.notes, r.withheld)
         expected = r.max_score if r.student == "solution_key" else 0.0
         assert r.max_score > 0 and r.score == expected, (r.assignment, r.student)
@@ -588,14 +624,17 @@ def test_every_attack_on_every_assignment_earns_no_point(graded):
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     ARTIFACT.write_text(table)
     print("\n" + table)
-    expected = {(a, n) for n in grading.ASSIGNMENTS for a in ATTACKS}
-    expected |= {(a, SLOW_ASSIGNMENT) for a in SLOW_ATTACKS}
+    expected = {(a, n) for n in grading.ASSIGNMENTS for a in _attacks_for(n)}
     found = {(r.student, r.assignment) for r in graded["results"]}
     assert found == expected
-    unearned = [(r.student, r.assignment, r.score, _raw_points(graded, r))
-                for r in graded["results"]
-                if r.score != 0 or _raw_points(graded, r) != 0]
-    assert unearned == []
+    assert [(r.student, r.assignment, r.score) for r in graded["results"]
+            if r.score != 0] == []
+    # Before any withholding, too: the sandbox, the rebuilt structure and the
+    # guard leave nothing to earn (SPOOFING depends on the hidden tests).
+    earned = [(r.student, r.assignment, _raw_points(graded, r))
+              for r in graded["results"]
+              if r.student not in SPOOFING and _raw_points(graded, r) != 0]
+    assert earned == []
 
 
 def test_odd_shapes_of_honest_work_are_graded_on_the_released_structure(graded):
@@ -605,7 +644,7 @@ def test_odd_shapes_of_honest_work_are_graded_on_the_released_structure(graded):
              for key, r in by_key.items() if r.score != graded["expected_scores"][key]}
     assert wrong == {}
     for name in grading.ASSIGNMENTS:
-        notes = " | ".join(by_key[("deleted_question_1", name)].notes)
+        notes = " | ".join(by_key[("deleted_question", name)].notes)
         assert "was deleted; the released version was put back" in notes
         assert "more than once" in " | ".join(by_key[("pasted_answer", name)].notes)
     once = {shape: by_key[(shape, SLOW_ASSIGNMENT)] for shape in MALFORMED_ONCE}
@@ -625,6 +664,29 @@ def test_the_course_and_the_classmates_grades_are_untouched(graded):
         assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         database.close()
+
+
+def test_a_flagged_score_is_withheld_until_an_instructor_clears_it(graded):
+    course = graded["course"]
+    flagged = next(r for r in graded["honest"] if r.student == "flagged_but_honest")
+    assert flagged.status == "withheld" and flagged.score == 0
+    assert "[subprocess]" in flagged.withheld
+    assert "seglab grade clear flagged_but_honest" in flagged.withheld
+
+    def grades_csv():
+        with open(course / grading.GRADES_CSV, newline="") as handle:
+            return {(r["student_id"], r["assignment"]): float(r["score"])
+                    for r in csv.DictReader(handle)}
+
+    key = ("flagged_but_honest", SLOW_ASSIGNMENT)
+    assert grades_csv()[key] == 0
+    entry = grading.clear(course, SLOW_ASSIGNMENT, "flagged_but_honest")
+    assert entry["score"] == flagged.max_score == grades_csv()[key]
+    with open(course / grading.REPORT_CSV, newline="") as handle:
+        rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(handle)}
+    assert rows[key]["status"] == "cleared"
+    with pytest.raises(grading.GradingError, match="no withheld score"):
+        grading.clear(course, SLOW_ASSIGNMENT, "flagged_but_honest")
 
 
 def test_no_process_outlives_grading(graded):
@@ -648,6 +710,9 @@ def test_grading_completed_for_every_attack_with_reasons(graded):
         for attack in ("ast_transformer", "read_the_key", "write_gradebook",
                        "patch_numpy"):
             assert report[(attack, name)]["status"] == "withheld", (attack, name)
+    for name in SANDBOX_ASSIGNMENTS:
+        notes = " | ".join(by_key[("signal_parent", name)].notes)
+        assert by_key[("signal_parent", name)].max_score > 0, notes
     slow = {a: by_key[(a, SLOW_ASSIGNMENT)] for a in SLOW_ATTACKS}
     assert "time budget" in " ".join(slow["sleepers"].notes) or any(
         "timed out" in n for n in slow["sleepers"].notes)
@@ -685,7 +750,7 @@ def _table(graded) -> str:
         "| attack | what it does | " + " | ".join(short) + " |",
         "|---|---|" + "---|" * len(names),
     ]
-    for attack, (what, _) in {**ATTACKS, **SLOW_ATTACKS}.items():
+    for attack, (what, _) in ALL_ATTACKS.items():
         cells = []
         for name in names:
             r = by_key.get((attack, name))

@@ -672,7 +672,8 @@ def _ensure_in_gradebook(course: Path, assignments: Iterable[str]) -> None:
 
 
 def _db_url(course: Path) -> str:
-    return f"sqlite:///{(Path(course) / 'gradebook.db').resolve()}"
+    # Workers grading at once share the gradebook: wait for its lock.
+    return f"sqlite:///{(Path(course) / 'gradebook.db').resolve()}?timeout=120"
 
 
 WORKER_MARGIN = 120
@@ -691,13 +692,15 @@ def autograde(
     export: bool = True,
     progress: bool = True,
     sandboxed: bool = True,
+    jobs: int = 1,
 ) -> list[SubmissionResult]:
     """Grade every submission in ``course/submitted``; never stops on a bad one.
 
     Each submission is read and rebuilt on the released structure, scanned for
     tricks, and graded by nbgrader in a worker process of its own, with the
     kernel in a sandbox (``sandboxed=False`` turns that off, with a warning).
-    A flagged submission's score is withheld until ``clear``. Writes
+    A flagged submission's score is withheld until ``clear``. ``jobs``
+    submissions are graded at once (each in its own worker and sandbox). Writes
     ``course/grades.csv`` (nbgrader's CSV export) and
     ``course/grading_report.csv`` (status and notes per submission).
     """
@@ -724,25 +727,42 @@ def autograde(
     _ensure_in_gradebook(course, names)
     wanted_students = set(students) if students else None
 
-    results = []
-    with _orphans_reaped():
-        for name in names:
-            with Gradebook(_db_url(course), COURSE_ID) as gradebook:
-                expected = _source_grade_ids(gradebook, name)
-            releases = _releases(course, name, expected)
-            for student in found[name]:
-                if wanted_students is not None and student not in wanted_students:
-                    continue
-                results.append(
-                    _grade_one(course, name, student, expected, releases, mode)
-                )
-                if progress:
-                    r = results[-1]
-                    print(
-                        f"{name:24s} {student:20s} {r.status:8s} "
-                        f"{r.score:6.1f}/{r.max_score:<6.1f} {r.seconds:5.1f} s",
-                        flush=True,
-                    )
+    if jobs < 1:
+        raise GradingError(f"jobs={jobs}: grade at least one submission at a time")
+    queue = []
+    for name in names:
+        with Gradebook(_db_url(course), COURSE_ID) as gradebook:
+            expected = _source_grade_ids(gradebook, name)
+        releases = _releases(course, name, expected)
+        for student in found[name]:
+            if wanted_students is None or student in wanted_students:
+                queue.append((name, student, expected, releases))
+
+    results: list[SubmissionResult] = []
+
+    def report(result: SubmissionResult) -> None:
+        results.append(result)
+        if progress:
+            print(
+                f"{result.assignment:24s} {result.student:20s} {result.status:8s} "
+                f"{result.score:6.1f}/{result.max_score:<6.1f} "
+                f"{result.seconds:5.1f} s",
+                flush=True,
+            )
+
+    with _orphans_reaped() as reaper:
+        running: list[_Pending] = []
+        while queue or running:
+            while queue and len(running) < jobs:
+                name, student, expected, releases = queue.pop(0)
+                running.append(_start(course, name, student, expected, releases, mode))
+            for pending in _wait_any(running):
+                running.remove(pending)
+                pending.stop(reaper, [p.pid for p in running])
+                report(_finish(course, pending))
+    order = {(n, s): i for i, (n, s) in enumerate(
+        (n, s) for n in names for s in found[n])}
+    results.sort(key=lambda r: order[(r.assignment, r.student)])
     if export:
         export_grades(course)
         write_report(results, course / REPORT_CSV)
@@ -785,8 +805,35 @@ class _orphans_reaped:
     found and killed after its submission, even without a sandbox."""
 
     def __enter__(self):
+        import psutil
+
+        self.before = {p.pid for p in psutil.Process().children(recursive=True)}
         self._set(1)
         return self
+
+    def sweep(self, keep: Sequence[int]) -> list[str]:
+        """Kill this process's descendants except the ``keep`` trees and those
+        that were there before; returns what was killed."""
+        import psutil
+
+        me = psutil.Process()
+        spared = set(self.before)
+        for pid in keep:
+            spared.add(pid)
+            try:
+                spared |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
+            except psutil.Error:
+                pass
+        doomed = [p for p in me.children(recursive=True) if p.pid not in spared]
+        killed = []
+        for process in doomed:
+            try:
+                killed.append(" ".join(process.cmdline())[:80] or process.name())
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(doomed, timeout=5)
+        return killed
 
     def __exit__(self, *exc):
         self._set(0)
@@ -800,106 +847,132 @@ class _orphans_reaped:
             libc.prctl(36, value, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def _kill_new_descendants(before: set[int]) -> list[str]:
-    """Kill every descendant of this process not in ``before``; their commands."""
-    import psutil
+@dataclass
+class _Pending:
+    """A submission whose worker process is running."""
 
-    me = psutil.Process()
-    fresh = [p for p in me.children(recursive=True) if p.pid not in before]
-    killed = []
-    for process in fresh:
-        try:
-            killed.append(" ".join(process.cmdline())[:80] or process.name())
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(fresh, timeout=5)
-    return killed
+    name: str
+    student: str
+    expected: dict
+    releases: dict
+    scratch: Any
+    prepared: Any
+    findings: list[str]
+    notes: list[str]
+    process: Any
+    started: float
+    deadline: float
+    problem: str = ""
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, reaper, keep: Sequence[int]) -> None:
+        """End the worker if it overran; kill everything it left behind."""
+        import psutil
+
+        if self.process.is_alive():
+            self.problem = (f"grading took longer than "
+                            f"{self.deadline - self.started:.0f} s and was stopped")
+            try:
+                tree = psutil.Process(self.pid)
+                for child in tree.children(recursive=True) + [tree]:
+                    child.kill()
+            except psutil.Error:
+                pass
+        self.process.join()
+        if not self.problem and self.process.exitcode != 0:
+            code = self.process.exitcode
+            self.problem = f"the grading process ended with code {code}"
+        self.leftovers = reaper.sweep(keep)
 
 
-def _run_worker(request: dict, folder: Path, timeout: float) -> dict:
-    """Grade in a process of its own (``seglab.grading.worker``); its result dict.
+def _wait_any(running: list[_Pending]) -> list[_Pending]:
+    """Block until a worker ends or overruns; those that did."""
+    from multiprocessing.connection import wait
 
-    On Linux the worker is forked from this process (nbgrader is already
-    imported, which saves seconds per submission); elsewhere it is a fresh
-    interpreter. Either way it runs in a new session, and everything it left
-    behind is killed when it ends.
-    """
+    now = time.monotonic()
+    timeout = max(0.0, min(p.deadline for p in running) - now)
+    wait([p.process.sentinel for p in running], timeout=timeout)
+    now = time.monotonic()
+    return [p for p in running if not p.process.is_alive() or now >= p.deadline]
+
+
+def _start(course, name, student, expected, releases, mode) -> _Pending:
+    """Read, rebuild, scan and stage a submission; start its worker."""
     import multiprocessing
 
-    import psutil
-
+    from seglab.grading import submission as submission_module
+    from seglab.grading import withhold
     from seglab.grading import worker as worker_module
 
-    request_path = folder / "REQUEST"
+    notes: list[str] = []
+    submitted = course / "submitted" / student / name
+    started = time.monotonic()
+    scratch_dir = tempfile.TemporaryDirectory(prefix="seglab-grade-")
+    scratch = Path(scratch_dir.name)
+    prepared = submission_module.prepare(submitted, releases)
+    notes.extend(prepared.notes)
+    if prepared.ignored_files:
+        notes.append("files the kernel did not get: "
+                     + ", ".join(prepared.ignored_files[:10]))
+    for notebook_id in prepared.notebooks:
+        path = submitted / f"{notebook_id}.ipynb"
+        originals = [course / folder / name / f"{notebook_id}.ipynb"
+                     for folder in ("source", "release")]
+        if path.exists():
+            try:
+                notes.extend(_edited_cells(originals, path))
+            except Exception:  # noqa: BLE001 (read errors are reported above)
+                pass
+    findings = withhold.scan(prepared.notebooks, releases)
+    submission_module.stage(prepared, submitted, scratch / "submitted" / student / name)
+    request = {"course": str(course.resolve()), "assignment": name,
+               "student": student, "submitted": str(scratch / "submitted"),
+               "sandbox": mode, "db_url": _db_url(course)}
+    request_path = scratch / "REQUEST"
     request_path.write_text(json.dumps(request))
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    # Forked on Linux (nbgrader is already imported: seconds saved per
+    # submission; this process has no other threads), a fresh one elsewhere.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    context = multiprocessing.get_context(method)
-    process = context.Process(target=worker_module.child_main,
-                              args=(str(request_path),), daemon=False)
+    process = multiprocessing.get_context(method).Process(
+        target=worker_module.child_main, args=(str(request_path),), daemon=False)
     process.start()
-    process.join(timeout)
-    if process.is_alive():
-        problem = f"grading took longer than {timeout:.0f} s and was stopped"
-    elif process.exitcode != 0:
-        problem = f"the grading process ended with code {process.exitcode}"
-    else:
-        problem = ""
-    leftovers = _kill_new_descendants(before)
-    process.join()
+    deadline = started + _worker_timeout(max(1, len(expected)))
+    return _Pending(name, student, expected, releases, scratch_dir, prepared,
+                    findings, notes, process, started, deadline)
+
+
+def _worker_result(pending: _Pending) -> dict:
+    folder = Path(pending.scratch.name)
     result_path = folder / "RESULT"
-    if result_path.exists() and not problem:
+    if result_path.exists() and not pending.problem:
         result = json.loads(result_path.read_text())
     else:
         log = folder / "worker.log"
         tail = log.read_bytes()[-20_000:].decode(errors="replace") if log.exists() \
             else ""
-        result = {"success": False, "log": tail, "error": problem}
-    result["leftovers"] = leftovers
+        result = {"success": False, "log": tail, "error": pending.problem}
     return result
 
 
-def _grade_one(course, name, student, expected, releases, mode):
-    """Prepare, scan and autograde one submission; collect its score and notes."""
+def _finish(course, pending: _Pending) -> SubmissionResult:
+    """Collect the score and notes of a graded submission; withhold if flagged."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from seglab.grading import submission as submission_module
     from seglab.grading import withhold
 
-    notes: list[str] = []
-    submitted = course / "submitted" / student / name
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="seglab-grade-") as scratch:
-        scratch = Path(scratch)
-        prepared = submission_module.prepare(submitted, releases)
-        notes.extend(prepared.notes)
-        if prepared.ignored_files:
-            notes.append("files the kernel did not get: "
-                         + ", ".join(prepared.ignored_files[:10]))
-        for notebook_id in prepared.notebooks:
-            path = submitted / f"{notebook_id}.ipynb"
-            originals = [course / folder / name / f"{notebook_id}.ipynb"
-                         for folder in ("source", "release")]
-            if path.exists():
-                try:
-                    notes.extend(_edited_cells(originals, path))
-                except Exception:  # noqa: BLE001 (read errors are reported above)
-                    pass
-        findings = withhold.scan(prepared.notebooks, releases)
-        submission_module.stage(prepared, submitted,
-                                scratch / "submitted" / student / name)
-        request = {"course": str(course.resolve()), "assignment": name,
-                   "student": student, "submitted": str(scratch / "submitted"),
-                   "sandbox": mode}
-        result = _run_worker(request, scratch,
-                             _worker_timeout(max(1, len(expected))))
-    seconds = time.perf_counter() - start
+    name, student, notes = pending.name, pending.student, pending.notes
+    result = _worker_result(pending)
+    pending.scratch.cleanup()
+    seconds = time.monotonic() - pending.started
     notes.extend(_notes_from_log(result.get("log") or ""))
-    if result.get("leftovers"):
-        notes.append(f"{len(result['leftovers'])} process(es) left running after "
+    if pending.leftovers:
+        notes.append(f"{len(pending.leftovers)} process(es) left running after "
                      "grading were killed")
-    for notebook_id in expected:
+    for notebook_id in pending.expected:
         autograded = course / "autograded" / student / name / f"{notebook_id}.ipynb"
         notes.extend(_notes_from_autograded(autograded))
     success = bool(result["success"])
@@ -921,8 +994,8 @@ def _grade_one(course, name, student, expected, releases, mode):
                     grade.auto_score = 0.0
                     grade.needs_manual_grade = True
             gradebook.db.commit()
-        withheld = withhold.apply(course, gradebook, submission, findings,
-                                  prepared.notebooks)
+        withheld = withhold.apply(course, gradebook, submission, pending.findings,
+                                  pending.prepared.notebooks)
         score, max_score = float(submission.score), float(submission.max_score)
     return SubmissionResult(name, student, success, score, max_score, seconds,
                             notes, withheld)

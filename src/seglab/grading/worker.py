@@ -31,6 +31,8 @@ def grade(request: dict) -> dict:
     os.environ[grading.sandbox.SANDBOX_ENV] = request["sandbox"]
     config = grading.load_config(Path(request["course"]))
     config.CourseDirectory.submitted_directory = str(Path(request["submitted"]))
+    if request.get("db_url"):
+        config.CourseDirectory.db_url = request["db_url"]
     return grading._run_app(Autograde, config, assignment_id=request["assignment"],
                             student_id=request["student"])
 
@@ -53,8 +55,14 @@ def main(argv: list[str]) -> int:
 
 
 def child_main(request_path: str) -> None:
-    """Entry point of a forked worker: own session, output to ``worker.log``."""
+    """Entry point of a forked worker: own session, output to ``worker.log``,
+    and (Linux) killed when the grading process dies."""
     os.setsid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
     log = os.open(Path(request_path).with_name("worker.log"),
                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     for stream in (sys.stdout, sys.stderr):
