@@ -141,7 +141,8 @@ def test_cli_has_the_instructor_commands():
     args = parser.parse_args(["grade", "autograde", "--student", "a", "--student", "b",
                               "02_data_preparation"])
     assert args.student == ["a", "b"] and args.assignments == ["02_data_preparation"]
-    assert args.no_sandbox is False
+    assert args.no_sandbox is False and args.jobs == 1
+    assert parser.parse_args(["grade", "autograde", "--jobs", "3"]).jobs == 3
     assert parser.parse_args(["grade", "autograde", "--no-sandbox"]).no_sandbox
     args = parser.parse_args(["grade", "clear", "ann", "01_concepts"])
     assert (args.student, args.assignment) == ("ann", "01_concepts")

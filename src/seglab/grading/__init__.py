@@ -1,6 +1,6 @@
 """Instructor tools for the nbgrader course in ``autograder/``.
 
-Three jobs, each one command (``seglab grade ...``, run from the repository root
+The course's commands (``seglab grade ...``, run from the repository root
 with the environment's ``bin`` on ``PATH``, because nbgrader calls ``alembic``):
 
 - ``release``: ``generate_assignment`` for every assignment, then prove that
@@ -8,12 +8,18 @@ with the environment's ``bin`` on ``PATH``, because nbgrader calls ``alembic``):
 - ``solutions``: regenerate ``solutions/`` from ``autograder/source`` with
   ``generate_solution`` (in a scratch copy of the course, so the instructor's
   gradebook is untouched).
-- ``autograde``: grade everything in ``autograder/submitted/``, report what
-  went wrong per submission (a kernel that died, a cell that timed out, a test
-  cell a student deleted or edited) and export the grades to CSV.
+- ``autograde``: grade everything in ``autograder/submitted/``: each
+  submission rebuilt on the released structure (``submission``), scanned
+  (``withhold``), graded by nbgrader in a worker process of its own
+  (``worker``) with its kernel in a bubblewrap sandbox (``sandbox``); report
+  what went wrong per submission and export the grades to CSV.
+- ``clear``: give a withheld (flagged) score back.
+- ``exchange`` / ``collect`` / ``feedback``: nbgrader's exchange loop, with
+  feedback that shows no hidden test (``feedback``).
+- ``student-copy``: what students get of this repository.
 
-The module also holds the hooks ``autograder/nbgrader_config.py`` loads: the
-per-cell time limits and an output limiter.
+The package also holds the hooks ``autograder/nbgrader_config.py`` loads: the
+per-cell time limits, the output and time limits, the test-cell guard.
 """
 
 from __future__ import annotations
@@ -1234,6 +1240,9 @@ def register(subparsers) -> None:
     common(sub)
     sub.add_argument("--student", action="append", default=None,
                      help="grade only this student (repeatable)")
+    sub.add_argument("--jobs", type=int, default=1,
+                     help="submissions graded at once (default 1; each has its "
+                          "own worker and sandbox)")
     sub.add_argument("--no-sandbox", action="store_true",
                      help="run graded kernels WITHOUT the bubblewrap sandbox "
                           "(trusted submissions only; warns)")
@@ -1312,7 +1321,7 @@ def _cli_autograde(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         results = autograde(args.course, args.assignments, args.student,
-                            sandboxed=not args.no_sandbox)
+                            sandboxed=not args.no_sandbox, jobs=args.jobs)
     except GradingError as error:
         raise _command_error(error) from error
     seconds = time.perf_counter() - start
