@@ -173,13 +173,14 @@ def test_a_student_fetches_and_submits_and_the_instructor_grades_it(
     name = "01_concepts"
     page.goto(lab_server.lab_url("lab", reset=True))
     open_menu_item(page, "Nbgrader", "Assignment List")
-    released = page.locator("#released_assignments_list .list_item", has_text=name)
+    row = ".list_item:not(.nested_list_item)"
+    released = page.locator(f"#released_assignments_list {row}", has_text=name)
     released.locator("button", has_text="Fetch").click()
-    fetched = page.locator("#fetched_assignments_list .list_item", has_text=name)
+    fetched = page.locator(f"#fetched_assignments_list {row}", has_text=name)
     fetched.wait_for()
     assert (lab_server.student_dir / name / f"{name}.ipynb").is_file()
     fetched.locator("button", has_text="Submit").first.click()
-    submitted = page.locator("#submitted_assignments_list .list_item", has_text=name)
+    submitted = page.locator(f"#submitted_assignments_list {row}", has_text=name)
     submitted.first.wait_for()
     page.screenshot(path=str(artifacts / "assignment-list-submitted.png"))
     inbound = list((lab_server.exchange / grading.COURSE_ID / "inbound").glob(
