@@ -355,6 +355,9 @@ SANDBOX_ATTACKS: dict[str, tuple[str, Builder]] = {
                       _in_first_answer(_constant(_flood("errors")))),
     "flood_streams": ("25 MB on stdout and stderr",
                       _in_first_answer(_constant(_flood("streams")))),
+    "widget_state": ("2000 widgets with large state", _in_first_answer(_constant(
+        "import ipywidgets\nwidgets = [ipywidgets.Textarea(value='w' * 30_000)\n"
+        "           for _ in range(2000)]\nwidgets[0]"))),
 }
 """Attacks on the machine and the grader's limits; the assignment's code plays
 no part, so they run on the four assignments that do not import TensorFlow
@@ -722,8 +725,9 @@ def test_grading_completed_for_every_attack_with_reasons(graded):
 def test_outputs_stay_small_whatever_is_printed(graded):
     autograded = graded["course"] / "autograded"
     sizes = {path.parts[-3]: path.stat().st_size
-             for path in autograded.glob("flood_*/*/*.ipynb")}
-    assert len(sizes) >= 2 and max(sizes.values()) < 2_000_000, sizes
+             for path in autograded.glob("*/*/*.ipynb")
+             if path.parts[-3] in ("flood_outputs", "flood_streams", "widget_state")}
+    assert len(sizes) == 3 and max(sizes.values()) < 2_000_000, sizes
     for path in autograded.glob("*/*/*.ipynb"):
         notebook = json.loads(path.read_text())
         assert "widgets" not in notebook.get("metadata", {}), path
@@ -761,3 +765,17 @@ def _table(graded) -> str:
                          f"{r.status}")
         lines.append(f"| {attack} | {what} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def test_without_the_sandbox_a_kernel_that_kills_its_parent_stops_only_itself(graded):
+    """Where there is no sandbox (macOS, --no-sandbox), each submission still
+    has a worker process of its own: killing it ends that submission only."""
+    with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
+        results = grading.autograde(
+            graded["course"], [SLOW_ASSIGNMENT], ["signal_parent", "solution_key"],
+            export=False, progress=False, sandboxed=False)
+    by_student = {r.student: r for r in results}
+    assert by_student["signal_parent"].score == 0
+    assert by_student["signal_parent"].status == "failed"
+    key = by_student["solution_key"]
+    assert key.status == "ok" and key.score == key.max_score
