@@ -368,9 +368,9 @@ SANDBOX_ASSIGNMENTS = ("01_concepts", "03_atrous_convolution", "05_unet_pets",
 ALL_ATTACKS: dict[str, tuple[str, Builder]] = {}
 
 SPOOFING = {"always_equal", "patch_numpy", "patch_builtins"}
-"""Attacks that fool a comparison inside the hidden tests. Whether the kernel
-earns points with them depends on how strict the tests are; the static scan
-flags each one, so the final score is 0 in any case."""
+"""Attacks that fool a comparison inside the hidden tests: whether the kernel
+earns points with them depends on the tests (checked on their own below); the
+static scan flags each one, so the final score is 0 in any case."""
 
 SLOW_ATTACKS: dict[str, tuple[str, Builder]] = {
     "sleepers": ("three added cells sleep 9 s each", _sleepers),
@@ -633,10 +633,19 @@ def test_every_attack_on_every_assignment_earns_no_point(graded):
     assert [(r.student, r.assignment, r.score) for r in graded["results"]
             if r.score != 0] == []
     # Before any withholding, too: the sandbox, the rebuilt structure and the
-    # guard leave nothing to earn (SPOOFING depends on the hidden tests).
+    # test-cell guard leave nothing to earn.
     earned = [(r.student, r.assignment, _raw_points(graded, r))
               for r in graded["results"]
               if r.student not in SPOOFING and _raw_points(graded, r) != 0]
+    assert earned == []
+
+
+def test_spoofed_comparisons_earn_nothing_even_before_withholding(graded):
+    """The hidden tests check types strictly and compare with references taken
+    before student code ran (seglab.grading_guard)."""
+    earned = [(r.student, r.assignment, _raw_points(graded, r))
+              for r in graded["results"]
+              if r.student in SPOOFING and _raw_points(graded, r) != 0]
     assert earned == []
 
 
