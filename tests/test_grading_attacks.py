@@ -20,6 +20,7 @@ import copy
 import csv
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import textwrap
@@ -383,6 +384,10 @@ SLOW_ATTACKS: dict[str, tuple[str, Builder]] = {
 """Attacks on the time limits: each costs its limit in wall time, so they run
 on one assignment (the limits do not depend on the assignment)."""
 SLOW_ASSIGNMENT = "01_concepts"
+ASSIGNMENTS = tuple(
+    name for name in grading.ASSIGNMENTS
+    if name in os.environ.get("SEGLAB_ATTACK_ASSIGNMENTS", name).split(","))
+"""All six; ``SEGLAB_ATTACK_ASSIGNMENTS=01_concepts,...`` runs a subset locally."""
 ALL_ATTACKS.update(CONTENT_ATTACKS)
 ALL_ATTACKS.update(SANDBOX_ATTACKS)
 ALL_ATTACKS.update(SLOW_ATTACKS)
@@ -536,7 +541,7 @@ def graded(tmp_path_factory):
     timings["release"] = time.perf_counter() - start
 
     honest = {}
-    for name in grading.ASSIGNMENTS:
+    for name in ASSIGNMENTS:
         for student, folder in (("solution_key", SOLUTIONS / name),
                                 ("untouched_release", root / "release" / name)):
             target = root / "submitted" / student / name
@@ -557,7 +562,7 @@ def graded(tmp_path_factory):
     rows_before = _gradebook_rows(root, classmates)
 
     attacks = {}
-    for name in grading.ASSIGNMENTS:
+    for name in ASSIGNMENTS:
         release = nbformat.read(str(root / "release" / name / f"{name}.ipynb"), 4)
         solution = nbformat.read(str(SOLUTIONS / name / f"{name}.ipynb"), 4)
         for attack, (_, build) in _attacks_for(name).items():
@@ -567,7 +572,7 @@ def graded(tmp_path_factory):
             nbformat.write(notebook, str(folder / f"{name}.ipynb"))
             attacks[(attack, name)] = True
     expected_scores = {}
-    for name in grading.ASSIGNMENTS:
+    for name in ASSIGNMENTS:
         release = nbformat.read(str(root / "release" / name / f"{name}.ipynb"), 4)
         solution = nbformat.read(str(SOLUTIONS / name / f"{name}.ipynb"), 4)
         top = sum(float(_nbgrader(c).get("points") or 0) for c in release.cells
@@ -615,7 +620,7 @@ def _raw_points(graded, result) -> float:
 
 def test_honest_solution_earns_every_point_and_the_release_none(graded):
     honest = [r for r in graded["honest"] if r.student != "flagged_but_honest"]
-    assert len(honest) == 2 * len(grading.ASSIGNMENTS)
+    assert len(honest) == 2 * len(ASSIGNMENTS)
     for r in honest:
         assert r.status == "ok", (r.assignment, r.student, r.notes, r.withheld)
         expected = r.max_score if r.student == "solution_key" else 0.0
@@ -627,7 +632,7 @@ def test_every_attack_on_every_assignment_earns_no_point(graded):
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     ARTIFACT.write_text(table)
     print("\n" + table)
-    expected = {(a, n) for n in grading.ASSIGNMENTS for a in _attacks_for(n)}
+    expected = {(a, n) for n in ASSIGNMENTS for a in _attacks_for(n)}
     found = {(r.student, r.assignment) for r in graded["results"]}
     assert found == expected
     assert [(r.student, r.assignment, r.score) for r in graded["results"]
@@ -655,7 +660,7 @@ def test_odd_shapes_of_honest_work_are_graded_on_the_released_structure(graded):
     wrong = {key: (r.score, graded["expected_scores"][key], r.status, r.notes)
              for key, r in by_key.items() if r.score != graded["expected_scores"][key]}
     assert wrong == {}
-    for name in grading.ASSIGNMENTS:
+    for name in ASSIGNMENTS:
         notes = " | ".join(by_key[("deleted_question", name)].notes)
         assert "was deleted; the released version was put back" in notes
         assert "more than once" in " | ".join(by_key[("pasted_answer", name)].notes)
@@ -714,17 +719,23 @@ def test_grading_completed_for_every_attack_with_reasons(graded):
         report = {(row["student_id"], row["assignment"]): row
                   for row in csv.DictReader(handle)}
     assert set(report) >= set(by_key)
-    for name in grading.ASSIGNMENTS:
+    for name in ASSIGNMENTS:
         assert report[("ungrade_tests", name)]["status"] != "ok"
         assert "type was changed" in report[("ungrade_tests", name)]["notes"]
         assert "deleted" in report[("delete_tests", name)]["notes"]
         assert "numpy.py" in report[("shadow_numpy", name)]["notes"]
         for attack in ("ast_transformer", "read_the_key", "write_gradebook",
                        "patch_numpy"):
-            assert report[(attack, name)]["status"] == "withheld", (attack, name)
-    for name in SANDBOX_ASSIGNMENTS:
+            # withheld; or failed (0, for a person to look at) when the attack
+            # also killed its kernel
+            row = report[(attack, name)]
+            assert row["status"] in {"withheld", "failed"}, (attack, name)
+            assert "score withheld" in row["notes"], (attack, name)
+    for name in set(ASSIGNMENTS) & set(SANDBOX_ASSIGNMENTS):
+        # it can only kill its own kernel; the next submission is graded
         notes = " | ".join(by_key[("signal_parent", name)].notes)
-        assert by_key[("signal_parent", name)].max_score > 0, notes
+        assert by_key[("signal_parent", name)].status == "failed", notes
+        assert "kernel died" in notes, notes
     slow = {a: by_key[(a, SLOW_ASSIGNMENT)] for a in SLOW_ATTACKS}
     assert "time budget" in " ".join(slow["sleepers"].notes) or any(
         "timed out" in n for n in slow["sleepers"].notes)
@@ -752,7 +763,7 @@ def test_the_forked_processes_were_capped(graded):
 
 def _table(graded) -> str:
     by_key = {(r.student, r.assignment): r for r in graded["results"]}
-    names = list(grading.ASSIGNMENTS)
+    names = list(ASSIGNMENTS)
     short = [n.split("_")[0] for n in names]
     lines = [
         "Attack x assignment: points earned before withholding / final points "

@@ -247,3 +247,18 @@ def test_clear_without_a_withheld_score_says_what_is_withheld(tmp_path):
 def test_worker_timeout_covers_set_up_and_budget():
     assert grading._worker_timeout(1) > 2 * grading.SETUP_TIMEOUT
     assert os.environ.get(sandbox.SANDBOX_ENV, "on") in {"on", "off", "1", "0"}
+
+
+def test_report_keeps_rows_of_submissions_graded_earlier(tmp_path):
+    path = tmp_path / "grading_report.csv"
+    first = grading.SubmissionResult("01_x", "ann", True, 10, 40, 1.0, ["note"])
+    second = grading.SubmissionResult("01_x", "bob", True, 0, 40, 1.0, [], "withheld")
+    grading.write_report([first, second], path)
+    again = grading.SubmissionResult("01_x", "bob", True, 40, 40, 1.0, [])
+    grading.write_report([again], path)
+    import csv
+
+    with open(path, newline="") as handle:
+        rows = {r["student_id"]: r for r in csv.DictReader(handle)}
+    assert rows["ann"]["score"] == "10" and rows["ann"]["notes"] == "note"
+    assert rows["bob"]["status"] == "ok" and rows["bob"]["score"] == "40"

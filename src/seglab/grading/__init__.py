@@ -1183,20 +1183,31 @@ def export_grades(course: Path, destination: Path | None = None) -> Path:
     return destination
 
 
+REPORT_HEADER = ["assignment", "student_id", "status", "score", "max_score",
+                 "seconds", "notes"]
+
+
 def write_report(results: Sequence[SubmissionResult], path: Path) -> Path:
-    """One row per graded submission: status, score and what needs a look."""
+    """One row per submission: status, score and what needs a look.
+
+    Rows of submissions graded earlier (and not now) are kept, so grading one
+    student again does not drop the others from the report.
+    """
+    rows: dict[tuple[str, str], list[str]] = {}
+    if Path(path).exists():
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            if next(reader, None) == REPORT_HEADER:
+                rows = {(row[0], row[1]): row for row in reader if len(row) >= 2}
+    for r in results:
+        rows[(r.assignment, r.student)] = [
+            r.assignment, r.student, r.status, f"{r.score:g}", f"{r.max_score:g}",
+            f"{r.seconds:.1f}", " | ".join(([r.withheld] if r.withheld else [])
+                                           + r.notes)]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["assignment", "student_id", "status", "score", "max_score", "seconds",
-             "notes"]
-        )
-        for r in results:
-            writer.writerow(
-                [r.assignment, r.student, r.status, f"{r.score:g}", f"{r.max_score:g}",
-                 f"{r.seconds:.1f}", " | ".join(([r.withheld] if r.withheld else [])
-                                                 + r.notes)]
-            )
+        writer.writerow(REPORT_HEADER)
+        writer.writerows(rows[key] for key in sorted(rows))
     return path
 
 
