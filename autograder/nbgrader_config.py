@@ -2,8 +2,12 @@
 
 Run nbgrader from this folder (``cd autograder && nbgrader ...``), or use the
 course commands, which load this file: ``seglab grade release``,
-``seglab grade solutions``, ``seglab grade autograde``.
+``seglab grade solutions``, ``seglab grade autograde``, ``seglab grade collect``,
+``seglab grade feedback``.
 """
+
+import os
+from pathlib import Path
 
 from seglab import grading
 
@@ -38,6 +42,31 @@ c.CappedExecute.max_output_chars = 1_000_000  # kept in memory while a cell runs
 # Solutions are published without outputs, so regenerating them is
 # deterministic (a test checks that solutions/ is in sync).
 c.GenerateSolution.preprocessors = grading.solution_preprocessors()
+
+# Every graded kernel runs in a bubblewrap sandbox: it sees only a scratch
+# copy of its own submission and a read-only Python, no network, no course
+# folder, no gradebook, under memory, process and file-size limits, and is
+# killed with everything it started. Without bubblewrap on Linux, grading
+# stops with the fix; SEGLAB_GRADING_SANDBOX=off turns the sandbox off
+# (trusted submissions only). See README.md.
+c.Execute.kernel_manager_class = grading.sandbox.SandboxedKernelManager
+
+# Limits that hold: output per cell and per notebook, a total time budget for
+# the cells students influence, and no stored widget state.
+c.CappedExecute.max_outputs = 100
+c.CappedExecute.max_notebook_chars = 4_000_000
+c.CappedExecute.max_notebook_outputs = 1_000
+c.CappedExecute.time_budget = 60
+c.Execute.store_widget_state = False
+
+# Feedback never shows hidden tests, nor the lines around them in tracebacks.
+c.GenerateFeedback.preprocessors = grading.feedback_preprocessors()
+
+# The exchange: a folder of this course unless SEGLAB_EXCHANGE names another
+# (e.g. /srv/nbgrader/exchange on a shared JupyterHub).
+c.Exchange.root = os.environ.get(
+    "SEGLAB_EXCHANGE", str(Path(__file__).resolve().parent / "exchange")
+)
 
 # Graded kernels are stopped at once instead of being asked to shut down
 # (one that ignores signals would otherwise hold the run for seconds more).

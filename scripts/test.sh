@@ -49,4 +49,8 @@ for i in "${!names[@]}"; do
 done
 printf '%-10s %8s\n' total $((SECONDS - overall_start))
 python scripts/junit_summary.py "$reports"
+if [ -f test-artifacts/grading_attacks.md ]; then
+  echo; echo "================ grading attacks ================"
+  cat test-artifacts/grading_attacks.md
+fi
 exit $failed

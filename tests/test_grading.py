@@ -64,7 +64,7 @@ def _message(msg_type, **content):
 
 def test_capped_executor_stops_storing_a_flood_but_keeps_errors_and_stderr():
     executor = grading.CappedExecute(max_output_chars=100)
-    executor._output_chars, executor._marked_streams = {}, set()
+    executor.reset_counters()
     executor.clear_before_next_output = False
     outputs = []
     for _ in range(1000):
@@ -132,11 +132,62 @@ def test_unknown_assignment_names_list_the_valid_ones():
         grading.release(course, ["99_nothing"], validate=False)
 
 
-def test_cli_has_the_three_instructor_commands():
+def test_cli_has_the_instructor_commands():
     parser = build_parser()
-    for action in ("release", "solutions", "autograde"):
+    for action in ("release", "solutions", "autograde", "exchange", "collect",
+                   "feedback"):
         args = parser.parse_args(["grade", action])
         assert args.grade_command == action and args.course == Path("autograder")
     args = parser.parse_args(["grade", "autograde", "--student", "a", "--student", "b",
                               "02_data_preparation"])
     assert args.student == ["a", "b"] and args.assignments == ["02_data_preparation"]
+    assert args.no_sandbox is False and args.jobs == 1
+    assert parser.parse_args(["grade", "autograde", "--jobs", "3"]).jobs == 3
+    assert parser.parse_args(["grade", "autograde", "--no-sandbox"]).no_sandbox
+    args = parser.parse_args(["grade", "clear", "ann", "01_concepts"])
+    assert (args.student, args.assignment) == ("ann", "01_concepts")
+    args = parser.parse_args(["grade", "student-copy", "out"])
+    assert args.destination == Path("out")
+    assert parser.parse_args(["grade", "feedback", "--release"]).release
+
+
+# --------------------------------------------------------------------------
+# Limits: a per-notebook budget of outputs and of time
+
+
+def test_capped_executor_keeps_one_error_per_cell_past_the_notebook_limit():
+    executor = grading.CappedExecute(max_notebook_outputs=5, max_outputs=3)
+    executor.reset_counters()
+    executor.clear_before_next_output = False
+    outputs = []
+    for cell in range(4):
+        for _ in range(50):
+            executor.output(outputs, _message("error", ename="E", evalue="v",
+                                              traceback=["t" * 100]), None, cell)
+            executor.output(outputs, _message("display_data", data={
+                "text/plain": "d"}, metadata={}), None, cell)
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert len(errors) >= 4  # the first error of every cell decides its grade
+    assert len(outputs) <= 5 + 4 + 4  # the limit, one error and one marker per cell
+
+
+def test_time_budget_skips_budgeted_cells_with_an_error_once_spent():
+    executor = grading.CappedExecute(time_budget=5, timeout_func=grading.cell_timeout)
+    executor.reset_counters()
+    executor._budget_used = 5.0
+    answer = _cell(grade_id="x", locked=False, grade=False, solution=True)
+    cell, _ = executor.preprocess_cell(answer, {}, 0)
+    assert cell.outputs[0].ename == grading.BUDGET_ENAME
+    executor._budget_used = 4.5
+    assert executor._get_timeout(answer) == 1  # never more than what is left
+    setup = _cell(grade_id="setup", locked=True, grade=False, solution=False)
+    assert executor._get_timeout(setup) == grading.SETUP_TIMEOUT
+
+
+def test_failure_reason_digs_out_the_real_exception_from_the_log():
+    result = {"success": False, "error": "NbGraderException: Please see the above "
+              "traceback", "log": "[ERROR] While processing ...\nTraceback (most "
+              "recent call last):\n  File x\nsqlite3.OperationalError: database is "
+              "locked\n"}
+    assert grading._failure_reason(result) == (
+        "sqlite3.OperationalError: database is locked")

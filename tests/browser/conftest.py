@@ -90,6 +90,8 @@ class LabServer:
     process: subprocess.Popen
     exchange: Path
     log_path: Path
+    course: Path
+    student_dir: Path
 
     def lab_url(self, path: str = "lab", reset: bool = False) -> str:
         """Address of a page of the server, logged in with the token; reset
@@ -134,13 +136,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_jupyter_config(config_dir: Path, exchange: Path, gradebook: Path) -> None:
-    """Jupyter config of the test profile: nbgrader's exchange and gradebook in
-    the scratch folder (never /srv/nbgrader/exchange), and LAB_SETTINGS."""
+def write_jupyter_config(
+    config_dir: Path, exchange: Path, gradebook: Path, student_dir: Path
+) -> None:
+    """Jupyter config of the test profile: nbgrader's exchange, gradebook and
+    the student's fetched assignments in the scratch folder (never
+    /srv/nbgrader/exchange, never the repository), and LAB_SETTINGS."""
     config_dir.mkdir(parents=True, exist_ok=True)
+    student_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "nbgrader_config.py").write_text(
         "c = get_config()  # noqa: F821\n"
         f"c.Exchange.root = {str(exchange)!r}\n"
+        f"c.Exchange.assignment_dir = {str(student_dir)!r}\n"
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(gradebook)!r}\n"
     )
     settings_root = config_dir / "lab" / "user-settings"
@@ -254,7 +261,8 @@ def lab_server(
     scratch = tmp_path_factory.mktemp("lab")
     exchange = scratch / "exchange"
     config_dir = scratch / "jupyter-config"
-    write_jupyter_config(config_dir, exchange, scratch / "gradebook.db")
+    student_dir = scratch / "student"
+    write_jupyter_config(config_dir, exchange, scratch / "gradebook.db", student_dir)
     release = start_course_release(scratch, exchange)
 
     log_path = artifacts / "jupyterlab.log"
@@ -286,7 +294,8 @@ def lab_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LabServer(f"http://127.0.0.1:{port}", token, process, exchange, log_path)
+    server = LabServer(f"http://127.0.0.1:{port}", token, process, exchange, log_path,
+                       scratch / "course", student_dir)
     try:
         release_output, _ = release.communicate(timeout=SERVER_START_SECONDS)
         if release.returncode != 0:

@@ -163,6 +163,40 @@ def test_assignment_list_shows_the_released_course_assignments(
     )
 
 
+def test_a_student_fetches_and_submits_and_the_instructor_grades_it(
+    page, lab_server, artifacts
+):
+    """Fetch and Submit in the Assignment List, then collect, autograde and
+    feedback on the instructor's side."""
+    from seglab import grading
+
+    name = "01_concepts"
+    page.goto(lab_server.lab_url("lab", reset=True))
+    open_menu_item(page, "Nbgrader", "Assignment List")
+    row = ".list_item:not(.nested_list_item)"
+    released = page.locator(f"#released_assignments_list {row}", has_text=name)
+    released.locator("button", has_text="Fetch").click()
+    fetched = page.locator(f"#fetched_assignments_list {row}", has_text=name)
+    fetched.wait_for()
+    assert (lab_server.student_dir / name / f"{name}.ipynb").is_file()
+    fetched.locator("button", has_text="Submit").first.click()
+    submitted = page.locator(f"#submitted_assignments_list {row}", has_text=name)
+    submitted.first.wait_for()
+    page.screenshot(path=str(artifacts / "assignment-list-submitted.png"))
+    inbound = list((lab_server.exchange / grading.COURSE_ID / "inbound").glob(
+        f"*+{name}+*"))
+    assert len(inbound) == 1, f"no submission of {name} in {lab_server.exchange}"
+
+    found = grading.collect(lab_server.course, [name], lab_server.exchange)
+    assert len(found[name]) == 1
+    results = grading.autograde(lab_server.course, [name], progress=False)
+    assert [(r.status, r.score) for r in results] == [("ok", 0.0)]
+    written = grading.generate_feedback(lab_server.course, [name])
+    assert len(written) == 1
+    text = written[0].read_text()
+    assert "HIDDEN TESTS" not in text and "default_rng(1)" not in text
+
+
 def test_formgrader_lists_every_assignment_of_the_course(
     page, lab_server, course_assignments, artifacts
 ):

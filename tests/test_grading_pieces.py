@@ -1,0 +1,264 @@
+"""Unit tests of the grading pieces that need no kernel: the sandbox's command,
+submissions rebuilt on the released structure, feedback scrubbing, withheld
+scores and the students' copy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from seglab import grading
+from seglab.grading import feedback, sandbox, submission, withhold
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _graded(source, grade_id, **meta):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade_id": grade_id, "schema_version": 3,
+                                 "grade": False, "solution": False, "locked": False,
+                                 **meta}
+    return cell
+
+
+def _release():
+    return new_notebook(cells=[
+        new_markdown_cell("# Assignment"),
+        _graded("import numpy as np", "setup", locked=True),
+        _graded("# YOUR CODE HERE\nraise NotImplementedError()", "answer",
+                solution=True),
+        _graded("assert answer() == 1", "test_answer", grade=True, locked=True,
+                points=10),
+        _graded("# YOUR CODE HERE\nraise NotImplementedError()", "other",
+                solution=True),
+        _graded("assert other() == 2", "test_other", grade=True, locked=True,
+                points=5),
+    ])
+
+
+def _ids(notebook):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+
+
+def test_normalize_keeps_answers_and_own_cells_in_the_released_order():
+    release = _release()
+    mine = copy.deepcopy(release)
+    mine.cells[2].source = "def answer():\n    return 1"
+    mine.cells.insert(3, new_code_cell("helper = 3"))
+    rebuilt, notes = submission.normalize(mine, release)
+    assert _ids(rebuilt) == [None, "setup", "answer", None, "test_answer", "other",
+                             "test_other"]
+    assert rebuilt.cells[2].source == "def answer():\n    return 1"
+    assert rebuilt.cells[3].source == "helper = 3"
+    assert notes == []
+
+
+def test_normalize_restores_deleted_cells_and_drops_second_copies():
+    release = _release()
+    mine = copy.deepcopy(release)
+    del mine.cells[2:4]  # question 1's answer and test
+    pasted = copy.deepcopy(mine.cells[-2])
+    pasted.source = "def other():\n    return 2"
+    mine.cells.insert(len(mine.cells) - 1, pasted)
+    rebuilt, notes = submission.normalize(mine, release)
+    assert _ids(rebuilt) == [None, "setup", "answer", "test_answer", "other", None,
+                             "test_other"]
+    assert "raise NotImplementedError" in rebuilt.cells[2].source
+    assert rebuilt.cells[5].source == "def other():\n    return 2"  # still runs
+    assert any("answer cell answer was deleted" in n for n in notes)
+    assert any("other appears more than once" in n for n in notes)
+    assert len({c["id"] for c in rebuilt.cells}) == len(rebuilt.cells)
+
+
+def test_normalize_undoes_edited_grading_metadata_and_cell_types():
+    release = _release()
+    mine = copy.deepcopy(release)
+    test = mine.cells[3]
+    mine.cells[3] = nbformat.v4.new_markdown_cell(test.source)
+    mine.cells[3].metadata = copy.deepcopy(test.metadata)
+    mine.cells[5].metadata["nbgrader"]["grade"] = False
+    mine.cells[5].metadata["nbgrader"]["points"] = 1000
+    fake = _graded("pass", "bonus", grade=True, locked=True, points=1000)
+    mine.cells.append(fake)
+    rebuilt, notes = submission.normalize(mine, release)
+    assert rebuilt.cells[3].cell_type == "code"
+    assert rebuilt.cells[5].metadata["nbgrader"]["points"] == 5
+    assert rebuilt.cells[5].metadata["nbgrader"]["grade"] is True
+    assert "nbgrader" not in rebuilt.cells[-1].metadata  # the fake is ungraded
+    points = sum(c.metadata.get("nbgrader", {}).get("points", 0) or 0
+                 for c in rebuilt.cells)
+    assert points == 15
+    text = " | ".join(notes)
+    assert "type was changed" in text and "bonus is not in the release" in text
+    assert "['grade', 'points']" in text
+
+
+def test_prepare_reads_odd_files_or_says_why(tmp_path):
+    release = _release()
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "hw.ipynb").write_text('{"cells": [')
+    prepared = submission.prepare(folder, {"hw": release})
+    assert prepared.notebooks == {}
+    assert "hw.ipynb is not valid JSON" in prepared.notes[0]
+
+    (folder / "hw.ipynb").unlink()
+    nbformat.write(release, str(folder / "hw (1).ipynb"))
+    (folder / "numpy.py").write_text("x = 1")
+    prepared = submission.prepare(folder, {"hw": release})
+    assert list(prepared.notebooks) == ["hw"]
+    assert "hw (1).ipynb was graded as hw.ipynb" in prepared.notes[0]
+    assert prepared.ignored_files == ["numpy.py"]
+
+    (folder / "hw (1).ipynb").unlink()
+    nbformat.write(nbformat.convert(copy.deepcopy(release), 3),
+                   str(folder / "hw.ipynb"), version=3)
+    prepared = submission.prepare(folder, {"hw": release})
+    assert _ids(prepared.notebooks["hw"]) == _ids(release)
+
+
+def test_oversized_notebooks_are_refused_with_a_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(submission, "MAX_NOTEBOOK_BYTES", 100)
+    path = tmp_path / "hw.ipynb"
+    nbformat.write(_release(), str(path))
+    with pytest.raises(submission.UnreadableSubmission, match="clear its outputs"):
+        submission.read_notebook(path)
+
+
+def test_sandbox_command_binds_only_the_submission_and_a_read_only_python():
+    manager = sandbox.SandboxedKernelManager(memory_limit=2**30, max_processes=64)
+    command = manager.wrap(["python", "-m", "ipykernel_launcher"], Path("/s"))
+    text = " ".join(command)
+    assert command[0] == "bwrap" and "--unshare-net" in command
+    assert "--unshare-pid" in command and "--die-with-parent" in command
+    assert "--clearenv" in command and "PYTHONSAFEPATH" in command
+    assert "--as=1073741824" in text and "--nproc=64" in text
+    writable = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]
+    assert writable == ["/s/submission", "/s/run"]
+    readonly = [command[i + 1] for i, arg in enumerate(command) if arg == "--ro-bind"]
+    assert str(REPO / "autograder") not in readonly
+    assert not any(path.startswith(str(REPO / "autograder")) for path in readonly)
+    assert command[-3:] == ["python", "-m", "ipykernel_launcher"]
+
+
+def test_missing_bubblewrap_fails_loudly_with_the_fix(monkeypatch):
+    sandbox.probe.cache_clear()
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sandbox.sys, "platform", "linux")
+    monkeypatch.setattr(sandbox.platform, "system", lambda: "Linux")
+    monkeypatch.delenv(sandbox.SANDBOX_ENV, raising=False)
+    try:
+        with pytest.raises(sandbox.SandboxError, match="apt-get install bubblewrap"):
+            sandbox.require_sandbox()
+        with pytest.raises(grading.GradingError, match="--no-sandbox"):
+            grading._sandbox_mode(True)
+        with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
+            assert grading._sandbox_mode(False) == "off"
+        monkeypatch.setattr(sandbox.sys, "platform", "darwin")
+        monkeypatch.setattr(sandbox.platform, "system", lambda: "Darwin")
+        with pytest.warns(RuntimeWarning, match="no sandbox for graded kernels"):
+            assert sandbox.require_sandbox() is False
+    finally:
+        sandbox.probe.cache_clear()
+
+
+@pytest.mark.skipif(not sandbox.sys.platform.startswith("linux"), reason="Linux")
+def test_bubblewrap_runs_here():
+    """setup.sh installs bubblewrap; grading refuses to run without it."""
+    sandbox.probe.cache_clear()
+    assert sandbox.probe() == ""
+
+
+def test_traceback_scrubbing_removes_hidden_lines_and_their_message():
+    source = ("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'want 4'\n"
+              "assert f(3) == 9\n### END HIDDEN TESTS")
+    assert feedback.hidden_lines(source) == {"assert f(2) == 4, 'want 4'",
+                                             "assert f(3) == 9"}
+    frame = ("\x1b[0;31mAssertionError\x1b[0m Traceback\nCell In[3], line 3\n"
+             "      1 assert f(1) == 1\n      2 ### BEGIN HIDDEN TESTS\n"
+             "\x1b[0;32m----> 3\x1b[0m assert f(2) == 4, 'want 4'\n"
+             "      4 assert f(3) == 9\n")
+    cell = new_code_cell(source)
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError",
+                                           evalue="want 4", traceback=[frame,
+                                           "AssertionError: want 4"])]
+    scrubber = feedback.ScrubHiddenTracebacks()
+    cell, _ = scrubber.preprocess_cell(cell, {}, 0)
+    text = "\n".join(cell.outputs[0].traceback)
+    assert "f(2)" not in text and "f(3)" not in text and "want 4" not in text
+    assert "HIDDEN" not in text
+    assert "assert f(1) == 1" in text and "[hidden test]" in text
+    assert cell.outputs[0].evalue == feedback.HIDDEN_MESSAGE
+
+
+def test_feedback_steps_clear_hidden_tests_after_scrubbing():
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    steps = grading.feedback_preprocessors()
+    assert steps.index(feedback.ScrubHiddenTracebacks) < steps.index(
+        ClearHiddenTests) < steps.index(GetGrades)
+
+
+def test_withheld_fingerprint_follows_the_cells():
+    release = _release()
+    other = copy.deepcopy(release)
+    assert withhold.fingerprint({"a": release}) == withhold.fingerprint({"a": other})
+    other.cells[2].source = "x = 1"
+    assert withhold.fingerprint({"a": release}) != withhold.fingerprint({"a": other})
+
+
+def test_student_copy_has_lessons_package_and_releases_but_no_key(tmp_path):
+    course = tmp_path / "autograder"
+    repo_like = tmp_path
+    (repo_like / "lessons").mkdir()
+    (repo_like / "lessons" / "01.ipynb").write_text("{}")
+    (repo_like / "src" / "seglab").mkdir(parents=True)
+    (repo_like / "solutions").mkdir()
+    (repo_like / "README.md").write_text("read me")
+    release = course / "release" / "01_x"
+    release.mkdir(parents=True)
+    (course / "source" / "01_x").mkdir(parents=True)
+    (course / "source" / "01_x" / "01_x.ipynb").write_text("### BEGIN SOLUTION")
+    nbformat.write(_release(), str(release / "01_x.ipynb"))
+    target = tmp_path / "out"
+    grading.student_copy(target, course)
+    names = sorted(p.name for p in target.iterdir())
+    assert names == ["README.md", "assignments", "lessons", "src"]
+    assert (target / "assignments" / "01_x" / "01_x.ipynb").is_file()
+    assert not list(target.rglob("source")) and not (target / "solutions").exists()
+    with pytest.raises(grading.GradingError, match="not empty"):
+        grading.student_copy(target, course)
+
+
+def test_clear_without_a_withheld_score_says_what_is_withheld(tmp_path):
+    withhold.save(tmp_path, {"01_x/ann": {"cleared": False, "findings": ["f"],
+                                           "scores": {}, "fingerprint": "0"}})
+    with pytest.raises(KeyError, match="01_x/ann"):
+        withhold.clear(tmp_path, None, "01_x", "bob")
+    assert json.loads((tmp_path / withhold.WITHHELD_FILE).read_text())
+
+
+def test_worker_timeout_covers_set_up_and_budget():
+    assert grading._worker_timeout(1) > 2 * grading.SETUP_TIMEOUT
+    assert os.environ.get(sandbox.SANDBOX_ENV, "on") in {"on", "off", "1", "0"}
+
+
+def test_report_keeps_rows_of_submissions_graded_earlier(tmp_path):
+    path = tmp_path / "grading_report.csv"
+    first = grading.SubmissionResult("01_x", "ann", True, 10, 40, 1.0, ["note"])
+    second = grading.SubmissionResult("01_x", "bob", True, 0, 40, 1.0, [], "withheld")
+    grading.write_report([first, second], path)
+    again = grading.SubmissionResult("01_x", "bob", True, 40, 40, 1.0, [])
+    grading.write_report([again], path)
+    import csv
+
+    with open(path, newline="") as handle:
+        rows = {r["student_id"]: r for r in csv.DictReader(handle)}
+    assert rows["ann"]["score"] == "10" and rows["ann"]["notes"] == "note"
+    assert rows["bob"]["status"] == "ok" and rows["bob"]["score"] == "40"
