@@ -121,8 +121,9 @@ def stratified_pick(
     """Names picked from each breed of ``rows`` (list lines), in a fixed order.
 
     ``per_group``: a count per breed, or a fraction of each breed (rounded,
-    at least 1 when the breed has two or more images). The order is the CRC-32
-    of ``salt`` + name, so the pick depends on the names alone.
+    at least 1 when the breed has two or more images, and at least one image
+    in all when there are two or more). The order is the CRC-32 of ``salt`` +
+    name, so the pick depends on the names alone.
     """
     groups: dict[str, list[str]] = {}
     for row in rows:
@@ -137,6 +138,10 @@ def stratified_pick(
             count = min(per_group, len(names) - 1)
         ordered = sorted(names, key=lambda name: _name_key(name, salt))
         picked.update(ordered[:count])
+    everyone = [name for names in groups.values() for name in names]
+    if not picked and isinstance(per_group, float) and per_group > 0:
+        if len(everyone) > 1:  # tiny lists: one breed image each
+            picked.add(min(everyone, key=lambda name: _name_key(name, salt)))
     return picked
 
 
