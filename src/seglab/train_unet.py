@@ -238,7 +238,8 @@ def train_unet(
         model, test_data, out, history, seconds=seconds, settings=settings,
         data=data_description or pets.describe_source(source),
         weights=model.encoder_weights,
-        extra={"split": "test", "validation_split": "val",
+        extra={"classes": list(PETS_CLASSES), "split": "test",
+               "validation_split": "val",
                "synthetic_data": pets.is_synthetic_source(source)},
     )
 
