@@ -13,6 +13,17 @@ def test_full_profile_is_the_tutorials_run():
     assert settings.alpha == 1.0
 
 
+def test_quick_profile_puts_class_weights_in_its_ce_dice_loss():
+    settings = dataclasses.replace(train_unet.unet_settings("quick"),
+                                   class_weights=(1.0, 1.0, 3.0))
+    assert settings.loss == "ce_dice"
+    loss = train_unet.make_loss(settings)
+    assert loss.get_config()["class_weights"] == [1.0, 1.0, 3.0]
+    train, _, _ = train_unet.pets_data(
+        dataclasses.replace(settings, image_size=32), "synthetic")
+    assert len(train.element_spec) == 2  # no per-pixel weights for this loss
+
+
 def test_quick_profile_uses_a_random_trainable_encoder():
     settings = train_unet.unet_settings("quick")
     assert settings.encoder_weights is None
@@ -39,7 +50,7 @@ def test_full_profile_dry_run_takes_two_steps_on_built_in_data(pets_root):
 def test_sample_weighted_batches_are_triples_with_mean_pixel_weight_one():
     settings = dataclasses.replace(
         train_unet.unet_settings("quick"), image_size=64, batch_size=4,
-        class_weights=(1.0, 1.0, 3.0), augment=False,
+        class_weights=(1.0, 1.0, 3.0), augment=False, loss="cross_entropy",
     )
     train, _, _ = train_unet.pets_data(settings, "sample")
     images, masks, weights = next(iter(train))

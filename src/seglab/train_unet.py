@@ -63,7 +63,7 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
       size, batch and epochs; MobileNetV2 of width 1.0 (trained, as every
       random encoder is) with a decoder of half the width (256, 128, 64, 32:
       the decoder holds most of the computation); Adam from 2e-3 with cosine
-      decay over the run; cross-entropy.
+      decay over the run; cross-entropy + Dice.
     """
     if not isinstance(profile, config.Profile):
         profile = config.get_profile(profile)
@@ -79,6 +79,7 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
         learning_rate=1e-3 if full else 2e-3,
         augment=True,
         schedule="constant" if full else "cosine",
+        loss="cross_entropy" if full else "ce_dice",
         decoder_filters=DECODER_FILTERS if full else QUICK_DECODER_FILTERS,
     )
 
@@ -114,14 +115,16 @@ def make_loss(settings: UNetSettings) -> keras.losses.Loss:
 
     Per-pixel cross-entropy (so ``(B, H, W)`` sample weights weight pixels)
     or cross-entropy + Dice (:func:`seglab.losses.ce_dice`, one scalar per
-    batch, with the class weights inside it).
+    batch; class weights go inside it, as a weighted mean of the pixels'
+    cross-entropy).
     """
     if settings.loss == "cross_entropy":
         return pixel_loss()
     if settings.loss == "ce_dice":
         from seglab import losses
 
-        return losses.ce_dice(settings.num_classes)
+        return losses.ce_dice(settings.num_classes,
+                              class_weights=settings.class_weights)
     raise ValueError(
         f"loss {settings.loss!r} is unknown; use 'cross_entropy' or 'ce_dice'"
     )
