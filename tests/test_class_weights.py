@@ -6,10 +6,35 @@ import tensorflow as tf
 from seglab import class_weights
 
 
-def test_normalised_weights_have_mean_one():
+def test_without_pixel_counts_weights_are_scaled_to_mean_one_per_class():
     weights = class_weights.normalise_class_weights([2.0, 2.0, 1.0])
     np.testing.assert_allclose(weights, np.array([2, 2, 1]) / (5 / 3), rtol=1e-6)
     assert weights.mean() == pytest.approx(1.0)
+
+
+def test_with_pixel_counts_the_mean_weight_per_pixel_is_one():
+    counts = [27, 61, 12]  # real Pets: pet, background, border (percent)
+    per_class = class_weights.normalise_class_weights([1.0, 1.0, 3.0])
+    # the old "mean 1 per class" scaling shrinks the loss by about a quarter
+    assert class_weights.mean_pixel_weight(per_class, counts) == pytest.approx(
+        0.744, abs=1e-3
+    )
+    weights = class_weights.normalise_class_weights([1.0, 1.0, 3.0], counts)
+    np.testing.assert_allclose(weights, np.array([1, 1, 3]) / 1.24, rtol=1e-6)
+    masks = np.repeat(np.array([0, 1, 2]), counts).reshape(1, 10, 10)
+    pixels = class_weights.sample_weights_from_masks(masks, weights).numpy()
+    assert pixels.mean() == pytest.approx(1.0, rel=1e-6)
+    # so a weighted loss with equal per-pixel losses equals the unweighted one
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    logits = np.zeros((1, 10, 10, 3), np.float32)
+    assert float(loss(masks, logits, sample_weight=pixels)) == pytest.approx(
+        float(loss(masks, logits)), rel=1e-5
+    )
+
+
+def test_pixel_counts_must_match_the_classes():
+    with pytest.raises(ValueError, match="pixel_counts"):
+        class_weights.normalise_class_weights([1.0, 1.0, 3.0], [5, 5])
 
 
 @pytest.mark.parametrize("bad", [[], [1.0, -1.0], [0.0, 0.0], [1.0, np.inf]])
@@ -23,7 +48,7 @@ def test_sample_weights_look_up_each_pixels_class_like_numpy():
     masks = rng.integers(0, 3, size=(2, 5, 7))
     masks[0, 0, :3] = 255
     weights = class_weights.sample_weights_from_masks(masks, [1.0, 1.0, 4.0])
-    table = np.array([1.0, 1.0, 4.0]) / 2.0
+    table = np.array([1.0, 1.0, 4.0])  # used as given
     expected = np.where(masks == 255, 0.0, table[np.where(masks == 255, 0, masks)])
     assert weights.shape == masks.shape and weights.dtype == tf.float32
     np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-6)
@@ -43,12 +68,20 @@ def test_dataset_map_yields_image_mask_weight_triples():
     _, batch_masks, batch_weights = next(iter(weighted))
     assert batch_weights.shape == batch_masks.shape == (2, 8, 8)
     np.testing.assert_allclose(batch_weights[0, 0, :3], [1.2, 1.2, 0.6], rtol=1e-6)
+    counts = class_weights.class_pixel_counts(ds, 3)  # 8 pet, 48 bg, 8 border
+    per_pixel = ds.map(class_weights.add_sample_weights([2.0, 2.0, 1.0],
+                                                        pixel_counts=counts))
+    weights = np.concatenate([w.numpy().ravel() for _, _, w in per_pixel])
+    assert weights.mean() == pytest.approx(1.0, rel=1e-6)
 
 
 def test_inverse_frequency_weights_favour_rare_classes():
     weights = class_weights.inverse_frequency_weights([700, 250, 50])
-    expected = 1 / np.array([0.7, 0.25, 0.05])
-    np.testing.assert_allclose(weights, expected / expected.mean(), rtol=1e-6)
+    expected = 1 / (3 * np.array([0.7, 0.25, 0.05]))  # mean 1 per pixel
+    np.testing.assert_allclose(weights, expected, rtol=1e-6)
+    assert class_weights.mean_pixel_weight(weights, [700, 250, 50]) == (
+        pytest.approx(1.0)
+    )
     unseen = class_weights.inverse_frequency_weights([90, 10, 0])
     assert unseen[2] == pytest.approx(unseen[1])
 

@@ -36,6 +36,8 @@ def test_train_unet_on_a_raw_pets_folder_writes_the_shared_outputs(trained):
     assert metrics["classes"] == ["pet", "background", "border"]
     assert metrics["weights"] == "random" and metrics["epochs"] == 1
     assert metrics["settings"]["class_weights"] == [1.0, 1.0, 3.0]
+    assert set(metrics["per_class_iou"]) == {"pet", "background", "border"}
+    assert metrics["synthetic_data"] is True and "synthetic" in metrics["data"]
     assert 0.0 <= metrics["mean_iou"] <= 1.0
 
 

@@ -46,6 +46,17 @@ def test_banner_says_profile_data_weights_and_synthetic_caveat(capsys):
     assert "not VOC" in text
 
 
+def test_quick_banner_names_the_real_pets_sample():
+    assert "300 real photos" in config.QUICK.data_description
+
+
+def test_synthetic_note_follows_the_data_not_the_profile():
+    real = config.banner_lines(config.QUICK, data="Oxford-IIIT Pet folder /data")
+    fake = config.banner_lines(config.FULL, data="built-in synthetic VOC data")
+    assert not any("not VOC/Pets results" in line for line in real)
+    assert any("not VOC/Pets results" in line for line in fake)
+
+
 def test_full_banner_names_imagenet_and_real_data():
     lines = "\n".join(config.banner_lines(config.FULL))
     assert "ImageNet" in lines and "PASCAL VOC" in lines

@@ -145,12 +145,18 @@ def test_load_model_errors_name_the_path_and_the_fix(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "kind", "source"),
-    [("synthetic", "pets", "synthetic"), ("tfds", "pets", "tfds"),
+    [("sample", "pets", "sample"),
+     ("synthetic", "pets", "synthetic"), ("tfds", "pets", "tfds"),
      ("pets:/data/pets", "pets", "/data/pets"), ("voc:synthetic", "voc", "synthetic")],
 )
 def test_data_argument_is_parsed(text, kind, source):
     spec = evaluate.parse_data(text, num_classes=3)
     assert (spec.kind, spec.source) == (kind, source)
+
+
+def test_reports_say_whether_pets_data_is_real_or_synthetic():
+    assert "300 real photos" in evaluate.parse_data("sample").describe()
+    assert "synthetic" in evaluate.parse_data("synthetic", 3).describe()
 
 
 def test_unknown_data_argument_lists_the_choices():

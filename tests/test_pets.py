@@ -7,7 +7,7 @@ from seglab.data.voc import DatasetError
 
 
 def test_trimaps_are_shifted_to_pet_background_border(small_pets):
-    ds = pets_dataset(small_pets, "train", image_size=64, batch_size=6)
+    ds = pets_dataset(small_pets, "trainval", image_size=64, batch_size=6)
     images, masks = next(iter(ds))
     assert images.shape == (6, 64, 64, 3) and masks.shape == (6, 64, 64)
     assert set(np.unique(masks.numpy())) == {0, 1, 2}
@@ -39,7 +39,7 @@ def test_a_png_or_gif_named_jpg_is_decoded_and_reported(small_pets, capsys):
     Image.open(small_pets / "images" / f"{other}.jpg").save(
         small_pets / "images" / f"{other}.jpg", format="GIF"
     )
-    ds = pets_dataset(small_pets, "train", image_size=32, batch_size=6)
+    ds = pets_dataset(small_pets, "trainval", image_size=32, batch_size=6)
     images, _ = next(iter(ds))
     assert images.shape == (6, 32, 32, 3)
     out = capsys.readouterr().out
@@ -61,7 +61,7 @@ def test_malformed_split_line_names_file_and_line(small_pets):
 
 
 def test_unknown_source_is_explained(tmp_path):
-    with pytest.raises(DatasetError, match="neither 'synthetic', 'tfds'"):
+    with pytest.raises(DatasetError, match="neither 'sample', 'synthetic', 'tfds'"):
         pets_dataset(tmp_path / "nowhere", "train", image_size=32, batch_size=2)
     with pytest.raises(DatasetError, match="seglab data download pets"):
         pets_dataset(tmp_path, "train", image_size=32, batch_size=2)

@@ -214,6 +214,7 @@ def test_cli_trains_deeplabv3_and_writes_its_outputs(tmp_path, voc_root, capsys)
         assert key in result, key
     assert result["epochs"] == 1 and result["profile"] == "quick"
     assert result["weights"] == "random" and len(result["per_class_iou"]) == 21
+    assert list(result["per_class_iou"])[:2] == ["background", "aeroplane"]
     assert 0.0 <= result["mean_iou"] <= 1.0
     assert "validation (quick profile)" in capsys.readouterr().out
 

@@ -13,6 +13,17 @@ def test_full_profile_is_the_tutorials_run():
     assert settings.alpha == 1.0
 
 
+def test_quick_profile_puts_class_weights_in_its_ce_dice_loss():
+    settings = dataclasses.replace(train_unet.unet_settings("quick"),
+                                   class_weights=(1.0, 1.0, 3.0))
+    assert settings.loss == "ce_dice"
+    loss = train_unet.make_loss(settings)
+    assert loss.get_config()["class_weights"] == [1.0, 1.0, 3.0]
+    train, _, _ = train_unet.pets_data(
+        dataclasses.replace(settings, image_size=32), "synthetic")
+    assert len(train.element_spec) == 2  # no per-pixel weights for this loss
+
+
 def test_quick_profile_uses_a_random_trainable_encoder():
     settings = train_unet.unet_settings("quick")
     assert settings.encoder_weights is None
@@ -26,7 +37,7 @@ def test_full_profile_dry_run_takes_two_steps_on_built_in_data(pets_root):
     settings = dataclasses.replace(
         train_unet.unet_settings("full"), encoder_weights=None
     )
-    train, test = train_unet.pets_data(settings, "synthetic")
+    train, _, _ = train_unet.pets_data(settings, "synthetic")
     images, masks = next(iter(train))
     assert images.shape == (64, 128, 128, 3) and masks.shape == (64, 128, 128)
     model = train_unet.build_unet(settings)
@@ -36,16 +47,32 @@ def test_full_profile_dry_run_takes_two_steps_on_built_in_data(pets_root):
     assert model.output_shape == (None, 128, 128, 3)
 
 
-def test_sample_weighted_batches_are_triples():
+def test_sample_weighted_batches_are_triples_with_mean_pixel_weight_one():
     settings = dataclasses.replace(
         train_unet.unet_settings("quick"), image_size=64, batch_size=4,
-        class_weights=(1.0, 1.0, 3.0),
+        class_weights=(1.0, 1.0, 3.0), augment=False, loss="cross_entropy",
     )
-    train, _ = train_unet.pets_data(settings, "synthetic")
+    train, _, _ = train_unet.pets_data(settings, "sample")
     images, masks, weights = next(iter(train))
     assert images.shape[0] == 4 and weights.shape == masks.shape
-    table = np.array([0.6, 0.6, 1.8])  # (1, 1, 3) scaled to mean 1
-    np.testing.assert_allclose(weights.numpy(), table[masks.numpy()], rtol=1e-5)
+    ratio = weights.numpy() / np.array([1.0, 1.0, 3.0])[masks.numpy()]
+    np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-5)  # one scale
+    # over the whole training split the mean weight of a pixel is 1
+    total = pixels = 0.0
+    for batch in train:
+        total += float(batch[2].numpy().sum())
+        pixels += batch[2].numpy().size
+    assert total / pixels == pytest.approx(1.0, rel=1e-4)
+    assert ratio.flat[0] > 0.7  # scaled to mean 1 per class it would be 0.6
+
+
+def test_train_val_test_are_disjoint_and_validation_is_not_the_test_split():
+    settings = dataclasses.replace(
+        train_unet.unet_settings("quick"), image_size=32, batch_size=64,
+    )
+    train, val, test = train_unet.pets_data(settings, "sample")
+    count = [sum(int(x.shape[0]) for x, *_ in ds) for ds in (train, val, test)]
+    assert count == [204, 36, 60]
 
 
 @pytest.mark.parametrize(
@@ -59,5 +86,6 @@ def test_class_weight_argument(text, expected):
 def test_pets_source_accepts_folders_and_rejects_missing_ones(tmp_path):
     assert train_unet.pets_source(f"pets:{tmp_path}") == str(tmp_path)
     assert train_unet.pets_source("tfds") == "tfds"
+    assert train_unet.pets_source("sample") == "sample"
     with pytest.raises(ValueError, match="raw Oxford-IIIT Pet folder"):
         train_unet.pets_source("pets:/no/such/place")

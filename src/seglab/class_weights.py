@@ -28,14 +28,23 @@ import tensorflow as tf
 from seglab.palette import IGNORE_LABEL
 
 
-def normalise_class_weights(class_weights: Sequence[float]) -> np.ndarray:
-    """Scale class weights to a mean of 1: ``(C,)`` -> ``(C,)`` float32.
+def normalise_class_weights(
+    class_weights: Sequence[float], pixel_counts: Sequence[int] | None = None
+) -> np.ndarray:
+    """Scale class weights so the mean weight *per pixel* is 1: ``(C,)`` float32.
 
-    With a mean of 1, a weighted loss stays on the scale of the unweighted one
-    (equal weights give exactly the unweighted loss), so the learning rate
-    needs no change. Raises ``ValueError`` for negative or all-zero weights.
+    Keras averages a sample-weighted loss over all pixels, ``sum(w * loss) /
+    pixels``, so what keeps the loss on its usual scale is a mean weight of 1
+    per pixel, not per class. With ``pixel_counts`` (pixels of each class in
+    the training data, :func:`class_pixel_counts`) the weights are divided by
+    ``sum(frequency * weight)``, and the training data's mean pixel weight is
+    exactly 1. Without them they are scaled to a mean of 1 over the classes,
+    which only keeps the scale when the classes are equally frequent: with
+    (1, 1, 3) and a rare border class the mean pixel weight is well below 1
+    and the loss, and its gradients, shrink by that factor.
+    Raises ``ValueError`` for negative or all-zero weights or counts.
     """
-    weights = np.asarray(class_weights, dtype=np.float32)
+    weights = np.asarray(class_weights, dtype=np.float64)
     if weights.ndim != 1 or weights.size == 0:
         raise ValueError(
             f"class_weights must be a non-empty list, one weight per class, "
@@ -46,7 +55,28 @@ def normalise_class_weights(class_weights: Sequence[float]) -> np.ndarray:
             f"class_weights must be finite, non-negative and not all zero, "
             f"got {weights.tolist()}"
         )
-    return weights / weights.mean()
+    if pixel_counts is None:
+        return (weights / weights.mean()).astype(np.float32)
+    counts = np.asarray(pixel_counts, dtype=np.float64)
+    if counts.shape != weights.shape or (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError(
+            f"pixel_counts must hold one non-negative count per class "
+            f"({weights.size}), not all zero; got {counts.tolist()}"
+        )
+    mean_pixel_weight = float((counts / counts.sum()) @ weights)
+    if mean_pixel_weight <= 0:
+        raise ValueError(
+            f"class_weights {weights.tolist()} give every labelled pixel weight 0"
+        )
+    return (weights / mean_pixel_weight).astype(np.float32)
+
+
+def mean_pixel_weight(
+    class_weights: Sequence[float], pixel_counts: Sequence[int]
+) -> float:
+    """The mean sample weight of a pixel, for class weights and pixel counts."""
+    counts = np.asarray(pixel_counts, dtype=np.float64)
+    return float((counts / counts.sum()) @ np.asarray(class_weights, np.float64))
 
 
 def sample_weights_from_masks(
@@ -56,10 +86,11 @@ def sample_weights_from_masks(
 ) -> tf.Tensor:
     """Each pixel's class weight: masks ``(..., H, W)`` int -> same shape float32.
 
-    Weights are normalised by :func:`normalise_class_weights`; pixels labelled
-    ``ignore_label`` get weight 0. Labels outside ``[0, C)`` raise an error.
+    The weights are used as given (normalise them first with
+    :func:`normalise_class_weights`); pixels labelled ``ignore_label`` get
+    weight 0. Labels outside ``[0, C)`` raise an error.
     """
-    table = tf.constant(normalise_class_weights(class_weights))
+    table = tf.constant(_checked(class_weights))
     masks = tf.cast(masks, tf.int32)
     ignored = tf.equal(masks, ignore_label)
     safe = tf.where(ignored, tf.zeros_like(masks), masks)
@@ -73,21 +104,31 @@ def sample_weights_from_masks(
     return tf.where(ignored, tf.zeros_like(weights), weights)
 
 
+def _checked(class_weights: Sequence[float]) -> np.ndarray:
+    """``class_weights`` as float32, after the checks of the normaliser."""
+    normalise_class_weights(class_weights)  # raises on bad weights
+    return np.asarray(class_weights, dtype=np.float32)
+
+
 def add_sample_weights(
-    class_weights: Sequence[float], ignore_label: int = IGNORE_LABEL
+    class_weights: Sequence[float],
+    ignore_label: int = IGNORE_LABEL,
+    *,
+    pixel_counts: Sequence[int] | None = None,
 ) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """A ``Dataset.map`` function: ``(images, masks)`` -> ``(images, masks, weights)``.
 
-    ``weights`` has the masks' shape, float32 (see
-    :func:`sample_weights_from_masks`).
+    ``weights`` has the masks' shape, float32: each pixel's class weight after
+    :func:`normalise_class_weights` (with ``pixel_counts`` of the training
+    data, the mean weight per training pixel is 1).
     """
-    normalise_class_weights(class_weights)  # fail now, not inside tf.data
+    table = normalise_class_weights(class_weights, pixel_counts)
 
     def with_weights(images, masks):
         return (
             images,
             masks,
-            sample_weights_from_masks(masks, class_weights, ignore_label),
+            sample_weights_from_masks(masks, table, ignore_label),
         )
 
     return with_weights
@@ -111,9 +152,11 @@ def class_pixel_counts(
 
 
 def inverse_frequency_weights(pixel_counts: Sequence[int]) -> np.ndarray:
-    """Class weights proportional to 1 / frequency, mean 1: ``(C,)`` float32.
+    """Class weights proportional to 1 / frequency: ``(C,)`` float32.
 
-    A class never seen gets the largest weight of the others (not infinity).
+    Scaled so the mean weight per pixel of the counted data is 1 (every seen
+    class then carries the same total weight). A class never seen gets the
+    largest weight of the others (not infinity).
     """
     counts = np.asarray(pixel_counts, dtype=np.float64)
     if counts.sum() <= 0:
@@ -123,7 +166,7 @@ def inverse_frequency_weights(pixel_counts: Sequence[int]) -> np.ndarray:
     seen = frequency > 0
     weights[seen] = 1.0 / frequency[seen]
     weights[~seen] = weights[seen].max()
-    return normalise_class_weights(weights)
+    return normalise_class_weights(weights, counts)
 
 
 def keras_class_weight_lookup(

@@ -37,6 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--force", action="store_true", help="rewrite an existing one")
     synth.set_defaults(func=run_synth)
 
+    sample = actions.add_parser(
+        "sample",
+        help="write the shipped Oxford-IIIT Pet sample (300 real photos) to a folder",
+    )
+    sample.add_argument("dataset", choices=("pets",))
+    sample.add_argument("folder", type=Path)
+    sample.add_argument("--force", action="store_true", help="replace a non-empty one")
+    sample.set_defaults(func=run_sample)
+
     download = actions.add_parser("download", help="download the official archives")
     download.add_argument("dataset", choices=DATASETS)
     download.add_argument("folder", type=Path)
@@ -88,6 +97,21 @@ def run_synth(args: argparse.Namespace) -> int:
     except FileExistsError as error:
         raise CommandError(str(error)) from error
     print(f"wrote built-in {args.dataset} data to {root}")
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from seglab.data import sample
+
+    try:
+        root = sample.write_sample(args.folder, overwrite=args.force)
+    except (FileExistsError, FileNotFoundError) as error:
+        raise CommandError(str(error)) from error
+    print(
+        f"wrote the Oxford-IIIT Pet sample to {root} (licence and attribution: "
+        f"{root / sample.LICENSE_FILE}); train on it with "
+        f"`seglab train unet --data pets:{root}`"
+    )
     return 0
 
 

@@ -2,8 +2,9 @@
 
 A *profile* says how much work a lesson does:
 
-- ``quick``: CPU-sized runs on the built-in synthetic data, minutes per lesson;
-- ``full``: the book's settings on the real datasets, meant for a GPU;
+- ``quick``: CPU-sized runs, minutes per lesson: built-in synthetic data in the
+  VOC format, and a shipped sample of 300 real Oxford-IIIT Pet photos;
+- ``full``: the book's settings on the complete real datasets, meant for a GPU;
 - ``auto`` (the default): ``full`` when a GPU and the real data are both present,
   otherwise ``quick``.
 
@@ -50,7 +51,10 @@ class Profile:
     def data_description(self) -> str:
         """One phrase naming the data this profile trains on."""
         if self.synthetic_data:
-            return "built-in synthetic data (VOC and Pets formats)"
+            return (
+                "built-in synthetic VOC-format data; Oxford-IIIT Pet: a shipped "
+                "sample of 300 real photos"
+            )
         return "real PASCAL VOC 2012 / Oxford-IIIT Pet"
 
 
@@ -60,7 +64,7 @@ QUICK = Profile(
     voc_batch_size=8,
     deeplab_epochs=6,
     pets_image_size=128,
-    pets_batch_size=16,
+    pets_batch_size=8,
     unet_epochs=8,
     synthetic_data=True,
     backbone_weights=None,
@@ -188,13 +192,29 @@ def configure_devices(
     return policy
 
 
+def data_is_synthetic(profile: Profile, data: str | None = None) -> bool:
+    """Whether the banner's data is synthetic: ``data`` says so, or the profile.
+
+    Descriptions of synthetic data always contain the word "synthetic" (see
+    :func:`seglab.data.pets.describe_source`); real folders, the shipped Pets
+    sample and tensorflow-datasets never do.
+    """
+    if data is None:
+        return profile.synthetic_data
+    return "synthetic" in data.lower()
+
+
 def banner_lines(
     profile: Profile,
     *,
     data: str | None = None,
     weights: str | None = None,
 ) -> list[str]:
-    """The lines of the banner, without printing them (for tests and CLIs)."""
+    """The lines of the banner, without printing them (for tests and CLIs).
+
+    The note that synthetic numbers are not VOC/Pets results appears only
+    when the data in use is synthetic (:func:`data_is_synthetic`).
+    """
     import keras
     import tensorflow as tf
 
@@ -215,7 +235,7 @@ def banner_lines(
         f"weights        : {weights}",
     ] + (
         ["note           : numbers from synthetic data are not VOC/Pets results"]
-        if profile.synthetic_data
+        if data_is_synthetic(profile, data)
         else []
     )
 

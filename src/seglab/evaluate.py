@@ -326,6 +326,10 @@ class DataSpec:
     def describe(self) -> str:
         """Words for reports: which dataset, from where."""
         name = "Oxford-IIIT Pet" if self.kind == "pets" else "PASCAL VOC 2012"
+        if self.kind == "pets":
+            from seglab.data import pets
+
+            return pets.describe_source(self.source)
         if self.source == "synthetic":
             return f"built-in synthetic data ({name} format)"
         if self.source == "tfds":
@@ -334,12 +338,15 @@ class DataSpec:
 
 
 def parse_data(text: str, num_classes: int | None = None) -> DataSpec:
-    """``synthetic``, ``tfds``, ``pets:DIR``, ``voc:DIR``, ``voc:synthetic`` -> spec.
+    """``sample``, ``synthetic``, ``tfds``, ``pets:DIR``, ``voc:DIR``,
+    ``voc:synthetic`` -> spec.
 
     Plain ``synthetic`` picks the dataset by the model's class count (21: VOC,
     otherwise Pets).
     """
     text = text.strip()
+    if text == "sample":
+        return DataSpec("pets", "sample")
     if text == "synthetic":
         kind = "voc" if num_classes == len(VOC_CLASSES) else "pets"
         return DataSpec(kind, "synthetic")
@@ -349,8 +356,8 @@ def parse_data(text: str, num_classes: int | None = None) -> DataSpec:
     if kind in ("pets", "voc") and source:
         return DataSpec(kind, source)
     raise ValueError(
-        f"--data {text!r} is not understood; use synthetic, tfds, pets:DIR, "
-        "voc:DIR or voc:synthetic"
+        f"--data {text!r} is not understood; use sample, synthetic, tfds, "
+        "pets:DIR, voc:DIR or voc:synthetic"
     )
 
 

@@ -41,7 +41,10 @@ def _register_train_unet(models: argparse._SubParsersAction) -> None:
         "unet", help="U-Net (MobileNetV2 encoder) on Oxford-IIIT Pet"
     )
     parser.add_argument(
-        "--data", default="synthetic", help="synthetic | tfds | pets:DIR (raw folder)"
+        "--data", default=None,
+        help="sample (300 real photos shipped with seglab; the quick profile's "
+        "default) | pets:DIR (a raw Oxford-IIIT Pet folder; the full profile's "
+        "default is <data home>/pets) | tfds | synthetic (drawn stand-ins)",
     )
     parser.add_argument("--profile", default=None, help="quick, full or auto")
     parser.add_argument("--epochs", type=int, default=None)
@@ -106,23 +109,29 @@ def _unet_settings_from_args(args: argparse.Namespace, source: str):
 def run_train_unet(args: argparse.Namespace) -> int:
     """``seglab train unet``: train, write outputs, print the test scores."""
     from seglab import config, train_unet
+    from seglab.data import pets
     from seglab.data.voc import DatasetError
-    from seglab.palette import PETS_CLASSES
 
     try:
-        source = train_unet.pets_source(args.data)
+        profile = config.get_profile(args.profile)
+        source = (
+            train_unet.default_pets_source(profile)
+            if args.data is None
+            else train_unet.pets_source(args.data)
+        )
         settings = _unet_settings_from_args(args, source)
         weights = (
             "random initialisation"
             if settings.encoder_weights is None
             else (f"{settings.encoder_weights} (random if it cannot be loaded)")
         )
-        config.banner(settings.profile, data=args.data, weights=weights)
+        description = pets.describe_source(source)
+        config.banner(profile, data=description, weights=weights)
         result = train_unet.train_unet(
             settings,
             source,
             args.out,
-            data_description=args.data,
+            data_description=description,
             resume=args.resume,
             seed=args.seed,
         )
@@ -130,7 +139,7 @@ def run_train_unet(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     ious = ", ".join(
         f"{name} {'-' if value is None else f'{value:.3f}'}"
-        for name, value in zip(PETS_CLASSES, result["per_class_iou"], strict=True)
+        for name, value in result["per_class_iou"].items()
     )
     print(
         f"test mIoU {result['mean_iou']:.3f} ({ious}); pixel accuracy "
@@ -150,10 +159,14 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", type=Path, help="a model.keras written by training")
     parser.add_argument(
         "--data",
-        default="synthetic",
-        help="synthetic | tfds | pets:DIR | voc:DIR | voc:synthetic",
+        default=None,
+        help="sample | synthetic | tfds | pets:DIR | voc:DIR | voc:synthetic "
+        "(default: the profile's Pets data for a 3-class model, synthetic VOC "
+        "for a 21-class one)",
     )
-    parser.add_argument("--split", default="test", help="train, val or test")
+    parser.add_argument(
+        "--split", default="test", help="train, val, trainval (Pets) or test"
+    )
     parser.add_argument(
         "--image-size",
         type=int,
@@ -173,8 +186,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         model = evaluate.load_model(args.model)
         num_classes = int(model.output_shape[-1])
-        spec = evaluate.parse_data(args.data, num_classes)
         profile = config.get_profile()
+        data = args.data
+        if data is None:
+            from seglab.palette import VOC_CLASSES
+            from seglab.train_unet import default_pets_source
+
+            pets_model = num_classes != len(VOC_CLASSES)
+            data = default_pets_source(profile) if pets_model else "synthetic"
+            if data not in ("sample", "tfds", "synthetic"):
+                data = f"pets:{data}"
+        spec = evaluate.parse_data(data, num_classes)
         default_size = (
             profile.pets_image_size if spec.kind == "pets" else profile.voc_image_size
         )

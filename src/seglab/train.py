@@ -314,8 +314,8 @@ def train_deeplab(
 
     Writes ``model.keras``, ``history.csv``, ``logs/`` and ``metrics.json`` (final
     validation ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``,
-    ``per_class_iou`` with ``null`` for classes absent from both truth and
-    prediction, ``epochs`` (in total, resumed ones included), ``seconds``
+    ``per_class_iou`` by class name (``null`` for classes absent from both
+    truth and prediction), ``epochs`` (in total, resumed ones included), ``seconds``
     (training time of this call), ``profile``, ``data`` and ``weights``: those
     actually loaded, ``"random"`` after an offline ImageNet fallback).
     Returns that metrics dictionary.
@@ -367,15 +367,23 @@ def write_metrics(
     """Score ``model`` on ``dataset`` and write ``out/metrics.json``; returns it.
 
     Shared by ``train deeplabv3`` and ``train unet``: pixel accuracy, mean
-    accuracy, mIoU, per-class IoU (null for classes absent from truth and
-    prediction), epochs, seconds, profile, data and weights.
+    accuracy, mIoU, per-class IoU by class name (null for classes absent from
+    truth and prediction), epochs, seconds, profile, data and weights.
     """
+    from seglab.evaluate import class_names_for
+
     scores = metrics.evaluate(model, dataset, settings.num_classes)
     result = {
         "pixel_accuracy": scores["pixel_accuracy"],
         "mean_accuracy": scores["mean_accuracy"],
         "mean_iou": scores["mean_iou"],
-        "per_class_iou": [_json_number(v) for v in scores["per_class_iou"]],
+        "per_class_iou": {
+            name: _json_number(v)
+            for name, v in zip(
+                class_names_for(settings.num_classes), scores["per_class_iou"],
+                strict=True,
+            )
+        },
         **(extra or {}),
         "epochs": _epochs_done(out / HISTORY_FILE, history),
         "seconds": round(seconds, 1),

@@ -22,10 +22,12 @@ import tensorflow as tf
 
 from seglab import class_weights as weighting
 from seglab import config, metrics
-from seglab.models.unet import unet_mobilenetv2
+from seglab.models.unet import DECODER_FILTERS, unet_mobilenetv2
 from seglab.palette import IGNORE_LABEL, PETS_CLASSES
 
 NUM_PETS_CLASSES = len(PETS_CLASSES)
+QUICK_DECODER_FILTERS = (256, 128, 64, 32)
+"""Decoder widths of the quick profile's U-Net (half the tutorial's)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,15 +45,25 @@ class UNetSettings:
     augment: bool
     class_weights: tuple[float, ...] | None = None
     num_classes: int = NUM_PETS_CLASSES
+    loss: str = "cross_entropy"
+    schedule: str = "constant"
+    batchnorm_momentum: float = 0.9
+    decoder_filters: tuple[int, ...] = DECODER_FILTERS
+    squash: bool = True
 
 
 def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
     """The U-Net settings of a profile (``quick``, ``full`` or ``auto``).
 
     - ``full``: the tutorial's run: 128 x 128, batch 64, 20 epochs, Adam 1e-3,
-      MobileNetV2 (width 1.0) with ImageNet weights, frozen encoder.
-    - ``quick``: the profile's image size, batch and epochs with a random
-      encoder of width 0.35 (trained, as every random encoder is).
+      MobileNetV2 (width 1.0) with ImageNet weights, frozen encoder, the
+      tutorial's decoder (512, 256, 128, 64 filters), cross-entropy.
+    - ``quick``: a recipe for a random encoder on a CPU, tuned on the Pets
+      sample's validation split (``benchmarks/results/``): the profile's image
+      size, batch and epochs; MobileNetV2 of width 1.0 (trained, as every
+      random encoder is) with a decoder of half the width (256, 128, 64, 32:
+      the decoder holds most of the computation); Adam from 2e-3 with cosine
+      decay over the run; cross-entropy + Dice.
     """
     if not isinstance(profile, config.Profile):
         profile = config.get_profile(profile)
@@ -63,9 +75,12 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
         image_size=profile.pets_image_size,
         batch_size=profile.pets_batch_size,
         epochs=profile.unet_epochs,
-        alpha=1.0 if full else 0.35,
-        learning_rate=1e-3,
+        alpha=1.0,
+        learning_rate=1e-3 if full else 2e-3,
         augment=True,
+        schedule="constant" if full else "cosine",
+        loss="cross_entropy" if full else "ce_dice",
+        decoder_filters=DECODER_FILTERS if full else QUICK_DECODER_FILTERS,
     )
 
 
@@ -80,18 +95,60 @@ def pixel_loss(ignore_label: int = IGNORE_LABEL) -> keras.losses.Loss:
     )
 
 
-def build_unet(settings: UNetSettings) -> keras.Model:
-    """The U-Net built and compiled as ``settings`` say (call inside a strategy)."""
+def learning_rate(
+    settings: UNetSettings, steps_per_epoch: int | None = None
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """``settings.learning_rate``, constant or cosine-decayed over the run."""
+    if settings.schedule == "constant" or not steps_per_epoch:
+        return settings.learning_rate
+    if settings.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            settings.learning_rate, settings.epochs * steps_per_epoch, alpha=0.01
+        )
+    raise ValueError(
+        f"schedule {settings.schedule!r} is unknown; use 'constant' or 'cosine'"
+    )
+
+
+def make_loss(settings: UNetSettings) -> keras.losses.Loss:
+    """The loss ``settings.loss`` names.
+
+    Per-pixel cross-entropy (so ``(B, H, W)`` sample weights weight pixels)
+    or cross-entropy + Dice (:func:`seglab.losses.ce_dice`, one scalar per
+    batch; class weights go inside it, as a weighted mean of the pixels'
+    cross-entropy).
+    """
+    if settings.loss == "cross_entropy":
+        return pixel_loss()
+    if settings.loss == "ce_dice":
+        from seglab import losses
+
+        return losses.ce_dice(settings.num_classes,
+                              class_weights=settings.class_weights)
+    raise ValueError(
+        f"loss {settings.loss!r} is unknown; use 'cross_entropy' or 'ce_dice'"
+    )
+
+
+def build_unet(
+    settings: UNetSettings, steps_per_epoch: int | None = None
+) -> keras.Model:
+    """The U-Net built and compiled as ``settings`` say (call inside a strategy).
+
+    ``steps_per_epoch`` sets the horizon of a cosine schedule.
+    """
     model = unet_mobilenetv2(
         settings.num_classes,
         input_shape=(settings.image_size, settings.image_size, 3),
         encoder_weights=settings.encoder_weights,
         trainable_encoder=settings.trainable_encoder,
         alpha=settings.alpha,
+        decoder_filters=settings.decoder_filters,
+        batchnorm_momentum=settings.batchnorm_momentum,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(settings.learning_rate),
-        loss=pixel_loss(),
+        optimizer=keras.optimizers.Adam(learning_rate(settings, steps_per_epoch)),
+        loss=make_loss(settings),
         metrics=metrics.segmentation_metrics(settings.num_classes),
     )
     return model
@@ -100,49 +157,49 @@ def build_unet(settings: UNetSettings) -> keras.Model:
 def pets_source(data: str) -> str:
     """``--data`` -> a :func:`seglab.data.pets_dataset` source.
 
-    ``synthetic`` and ``tfds`` pass through; ``pets:DIR`` and a plain existing
-    folder give the folder.
+    ``sample``, ``synthetic`` and ``tfds`` pass through; ``pets:DIR`` and a
+    plain existing folder give the folder.
     """
-    if data in ("synthetic", "tfds"):
+    from seglab.data import pets
+
+    if data in pets.SOURCES:
         return data
     folder = data[len("pets:") :] if data.startswith("pets:") else data
     if not folder or not Path(folder).expanduser().is_dir():
         raise ValueError(
-            f"--data {data!r}: use synthetic, tfds or pets:DIR where DIR is a raw "
-            "Oxford-IIIT Pet folder (images/ and annotations/trimaps/)"
+            f"--data {data!r}: use sample, synthetic, tfds or pets:DIR where DIR "
+            "is a raw Oxford-IIIT Pet folder (images/ and annotations/trimaps/)"
         )
     return str(Path(folder).expanduser())
 
 
 def pets_data(settings: UNetSettings, source: str, seed: int = 42):
-    """``(train, test)`` datasets: train shuffled (augmented if set), test plain.
+    """``(train, val, test)`` datasets: train shuffled (augmented if set).
 
-    With ``settings.class_weights`` the training batches carry per-pixel
-    sample weights: ``(images, masks, weights (B, H, W) float32)``.
+    ``val`` is held out from trainval (:data:`seglab.data.pets.VAL_FRACTION`
+    of each breed): early stopping and the learning-rate schedule watch it,
+    never the test split. With ``settings.class_weights`` and the per-pixel
+    cross-entropy, training batches carry per-pixel sample weights,
+    ``(images, masks, weights (B, H, W) float32)``, normalised so the mean
+    weight of a training pixel is 1.
     """
     from seglab.data import pets_dataset
 
-    train = pets_dataset(
-        source,
-        "train",
-        image_size=settings.image_size,
-        batch_size=settings.batch_size,
-        augment=settings.augment,
-        shuffle=True,
-        seed=seed,
-    )
-    test = pets_dataset(
-        source,
-        "test",
-        image_size=settings.image_size,
-        batch_size=settings.batch_size,
-    )
-    if settings.class_weights is not None:
+    def split(name: str, **options):
+        return pets_dataset(
+            source, name, image_size=settings.image_size,
+            batch_size=settings.batch_size, squash=settings.squash, **options,
+        )
+
+    train = split("train", augment=settings.augment, shuffle=True, seed=seed)
+    val, test = split("val"), split("test")
+    if settings.class_weights is not None and settings.loss == "cross_entropy":
+        counts = weighting.class_pixel_counts(split("train"), settings.num_classes)
         train = train.map(
-            weighting.add_sample_weights(settings.class_weights),
+            weighting.add_sample_weights(settings.class_weights, pixel_counts=counts),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-    return train, test
+    return train, val, test
 
 
 def train_unet(
@@ -158,26 +215,30 @@ def train_unet(
 ) -> dict:
     """Train the U-Net on Pets data and write every output to ``out_dir``.
 
-    Writes ``model.keras``, ``best.keras``, ``history.csv``, ``logs/`` and
-    ``metrics.json`` (test-split ``pixel_accuracy``, ``mean_accuracy``,
-    ``mean_iou``, ``per_class_iou``, ``epochs``, ``seconds``, ``profile``,
-    ``data``, ``weights``, ``settings``), as ``seglab train deeplabv3`` does.
-    Returns that metrics dictionary.
+    Trains on the ``train`` split, validates (early stopping, learning-rate
+    drops, ``best.keras``) on ``val``, and scores the final model on the
+    held-out ``test`` split. Writes ``model.keras``, ``best.keras``,
+    ``history.csv``, ``logs/`` and ``metrics.json`` (test-split
+    ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``, ``per_class_iou`` by
+    class name, ``epochs``, ``seconds``, ``profile``, ``data``, ``weights``,
+    ``settings``), as ``seglab train deeplabv3`` does. Returns that dictionary.
     """
     from seglab import train
+    from seglab.data import pets
 
     config.set_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_data, test_data = pets_data(settings, source, seed)
+    train_data, val_data, test_data = pets_data(settings, source, seed)
+    steps = int(train_data.cardinality())
     strategy = train.select_strategy()
     with strategy.scope():
-        model = build_unet(settings)
+        model = build_unet(settings, steps_per_epoch=max(steps, 1))
     start = time.perf_counter()
     history = train.fit(
         model,
         train_data,
-        test_data,
+        val_data,
         epochs=settings.epochs,
         out_dir=out,
         resume=resume,
@@ -187,8 +248,11 @@ def train_unet(
     seconds = time.perf_counter() - start
     return train.write_metrics(
         model, test_data, out, history, seconds=seconds, settings=settings,
-        data=data_description or str(source), weights=model.encoder_weights,
-        extra={"classes": list(PETS_CLASSES), "split": "test"},
+        data=data_description or pets.describe_source(source),
+        weights=model.encoder_weights,
+        extra={"classes": list(PETS_CLASSES), "split": "test",
+               "validation_split": "val",
+               "synthetic_data": pets.is_synthetic_source(source)},
     )
 
 
@@ -231,14 +295,13 @@ def auto_class_weights(settings: UNetSettings, source: str) -> tuple[float, ...]
     return tuple(round(float(w), 4) for w in weights)
 
 
-def default_pets_source() -> str:
-    """Where lessons read Pets from: a prepared tensorflow-datasets copy, else a
-    downloaded raw folder under the data home, else the built-in data."""
+def default_pets_source(profile: str | config.Profile | None = None) -> str:
+    """Where a profile reads Pets from (:func:`seglab.data.pets.default_source`).
+
+    ``quick``: the shipped sample of real photos. ``full``: the complete
+    dataset (tensorflow-datasets or ``<data home>/pets``), or a clear error:
+    never synthetic data.
+    """
     from seglab.data import pets
 
-    tfds_home = Path(
-        os.environ.get("TFDS_DATA_DIR", Path.home() / "tensorflow_datasets")
-    )
-    if any((tfds_home / pets.TFDS_NAME).glob("*/dataset_info.json")):
-        return "tfds"
-    return pets.default_source()
+    return pets.default_source(profile)

@@ -28,18 +28,19 @@ def __getattr__(name: str):
 def dataset_root(name: str, profile: config.Profile | None = None) -> Path:
     """Where the lessons read ``"voc"`` or ``"pets"`` from under a profile.
 
-    Quick profile: the built-in data (generated on first use). Full profile:
+    Quick profile: the built-in VOC-format data (generated on first use) and
+    the shipped sample of real Pets photos. Full profile:
     ``<data home>/voc`` or ``<data home>/pets``, as ``seglab data download``
     writes them; a clear error when they are missing.
     """
-    from seglab.data import pets, synthetic, voc
+    from seglab.data import pets, sample, synthetic, voc
     from seglab.data.voc import DatasetError
 
     if name not in ("voc", "pets"):
         raise ValueError(f"dataset must be 'voc' or 'pets', got {name!r}")
     profile = profile or config.get_profile()
     if profile.synthetic_data:
-        return synthetic.ensure_voc() if name == "voc" else synthetic.ensure_pets()
+        return synthetic.ensure_voc() if name == "voc" else sample.shipped_sample()
     root = config.data_home() / name
     try:
         (voc.find_voc if name == "voc" else pets.find_pets)(root)

@@ -188,12 +188,16 @@ def check_voc(root: str | os.PathLike, *, progress: bool = True) -> Report:
 
 
 def check_pets(root: str | os.PathLike, *, progress: bool = True) -> Report:
-    """Check a raw Oxford-IIIT Pet folder (``images/`` + ``annotations/``)."""
+    """Check a raw Oxford-IIIT Pet folder (``images/`` + ``annotations/``).
+
+    Counts the ``trainval`` and ``test`` lists and, within trainval, the
+    ``train`` and ``val`` images training uses (see :mod:`seglab.data.pets`).
+    """
     pets = pets_module.find_pets(root)
     problems: list[Problem] = []
     splits: dict[str, int] = {}
     names: set[str] = set()
-    for split in pets_module.SPLITS:
+    for split in ("trainval", "test"):
         try:
             split_names = pets_module.read_split(pets, split)
         except DatasetError as error:
@@ -201,6 +205,9 @@ def check_pets(root: str | os.PathLike, *, progress: bool = True) -> Report:
             split_names = []
         splits[split] = len(split_names)
         names.update(split_names)
+    if splits["trainval"]:  # trainval's carve: what training and validation use
+        for split in ("train", "val"):
+            splits[split] = len(pets_module.read_split(pets, split))
     histogram = np.zeros(256, np.int64)
     sizes = []
     for name in tqdm(sorted(names), desc="checking Pets", disable=not progress):

@@ -9,6 +9,8 @@ profile generates small stand-ins that the *same* loading code reads:
 - :func:`write_pets` writes an Oxford-IIIT Pet folder: ``images/*.jpg``,
   ``annotations/trimaps/*.png`` (1 pet, 2 background, 3 border) and the
   ``list.txt`` / ``trainval.txt`` / ``test.txt`` lists in the original format.
+  It serves the unit tests and ``--data synthetic``; the lessons' Pets data is
+  the shipped sample of real photos (:mod:`seglab.data.sample`).
 
 Objects are told apart by *shape and texture*, not colour: every object and the
 background draw their colours from the same distribution, so a per-pixel colour
