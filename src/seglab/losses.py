@@ -115,6 +115,18 @@ class _SegmentationLoss(keras.losses.Loss):
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            # (B,) or (B, 1) per image, (B, H, W) or (B, H, W, 1) per pixel
+            sample_weight = tf.convert_to_tensor(sample_weight, tf.float32)
+            if sample_weight.shape.rank in (1, 2) and (
+                sample_weight.shape.rank == 1 or sample_weight.shape[-1] == 1
+            ):
+                sample_weight = tf.reshape(sample_weight, [-1, 1, 1])
+            elif sample_weight.shape.rank == 4:
+                sample_weight = tf.squeeze(sample_weight, axis=-1)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
     def call(self, y_true, y_pred):
         """Per-pixel losses ``(B, H, W)`` float32 whose mean is the batch loss."""
         logits = tf.cast(y_pred, tf.float32)
