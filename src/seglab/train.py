@@ -170,6 +170,22 @@ def select_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strat
     return tf.distribute.get_strategy()
 
 
+def follows_schedule(optimizer: keras.optimizers.Optimizer | None) -> bool:
+    """Whether ``optimizer`` takes its rate from a ``LearningRateSchedule``.
+
+    Looks through the ``LossScaleOptimizer`` that ``compile`` wraps around the
+    optimiser under ``mixed_float16``: the wrapper's own rate is a plain
+    variable, but the steps are taken by the inner optimiser, whose schedule a
+    callback such as ``ReduceLROnPlateau`` cannot change.
+    """
+    while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    return isinstance(
+        getattr(optimizer, "_learning_rate", None),
+        keras.optimizers.schedules.LearningRateSchedule,
+    )
+
+
 def make_callbacks(
     out_dir: str | os.PathLike,
     *,
@@ -239,10 +255,7 @@ def fit(
     out = Path(out_dir)
     if not resume and (out / BACKUP_DIR).exists():
         shutil.rmtree(out / BACKUP_DIR)
-    schedule = isinstance(
-        getattr(model.optimizer, "_learning_rate", None),
-        keras.optimizers.schedules.LearningRateSchedule,
-    )
+    schedule = follows_schedule(model.optimizer)
     callbacks = make_callbacks(
         out, monitor=monitor, reduce_lr=not schedule, resume=resume
     )
