@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -223,3 +224,29 @@ def test_cli_rejects_a_bad_data_argument(capsys):
 
     assert main(["train", "deeplabv3", "--data", "imagenet"]) == 1
     assert "voc:DIR" in capsys.readouterr().err
+
+
+def test_full_weight_decay_is_the_recipes_l2_term_on_conv_kernels():
+    settings = dataclasses.replace(
+        train.deeplab_settings("quick"), optimizer="sgd", weight_decay=2e-4,
+        image_size=64, atrous_rates=(1, 2, 3),
+    )
+    assert train.deeplab_settings("full").weight_decay == 2e-4
+    model = train.build_deeplab(settings, steps_per_epoch=4)
+    assert not model.optimizer.weight_decay  # no decoupled decay on top
+    kernels = [
+        layer.kernel for layer in model.layers
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+    ]
+    expected = sum(2e-4 * float(np.sum(np.square(k.numpy()))) / 2 for k in kernels)
+    assert len(model.losses) == len(kernels) > 50
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
+    # its gradient is weight_decay * kernel, as an L2 term in the loss
+    kernel = kernels[0]
+    with tf.GradientTape() as tape:
+        penalty = tf.add_n(model.losses)
+    grad = tape.gradient(penalty, kernel.value)
+    np.testing.assert_allclose(grad, 2e-4 * kernel.numpy(), rtol=1e-5, atol=1e-12)
+    # the regulariser is saved with the model
+    config = model.get_layer("classifier").get_config()
+    assert config["kernel_regularizer"]["config"]["l2"] == pytest.approx(1e-4)
