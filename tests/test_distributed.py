@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -97,3 +98,70 @@ def test_two_replicas_log_the_single_device_loss(first_steps, loss_name):
     found = first_steps[loss_name]
     np.testing.assert_allclose(found["loss"][1], found["loss"][0], rtol=1e-4)
     np.testing.assert_allclose(found["val_loss"][1], found["val_loss"][0], rtol=1e-4)
+
+
+WORKER = """
+import hashlib, json, sys
+from seglab import train
+# TensorFlow requires the multi-worker strategy before anything starts its runtime
+strategy = train.select_strategy()
+import keras, numpy as np
+sys.path.insert(0, HERE)
+from test_train import tiny_data, tiny_model
+with strategy.scope():
+    model = tiny_model(keras.optimizers.SGD(0.2))
+data = tiny_data(16).unbatch().batch(8)   # global batch 8: 4 per worker
+history = train.fit(model, data, data, epochs=2, out_dir=OUT, verbose=0,
+                    tensorboard=False)
+weights = np.concatenate([w.ravel() for w in model.get_weights()])
+print(json.dumps({
+    "kind": type(strategy).__name__,
+    "replicas": strategy.num_replicas_in_sync,
+    "loss": history["loss"],
+    "digest": hashlib.sha256(weights.astype(np.float32).tobytes()).hexdigest(),
+    "iterations": int(model.optimizer.iterations),
+}))
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_two_worker_processes_train_through_seglab_and_agree(tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        script = f"HERE = {HERE!r}\nOUT = {str(tmp_path / str(index))!r}\n" + (
+            textwrap.dedent(WORKER)
+        )
+        tf_config = {"cluster": {"worker": workers},
+                     "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=env,
+        ))
+    results = []
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=240)
+            assert process.returncode == 0, err[-3000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    chief, other = results
+    assert chief["kind"] == "MultiWorkerMirroredStrategy" and chief["replicas"] == 2
+    assert chief["iterations"] == other["iterations"] == 2 * 2  # 2 epochs x 2 steps
+    assert chief["digest"] == other["digest"]  # the same weights on both workers
+    assert chief["loss"] == other["loss"]
+    assert chief["loss"][-1] < chief["loss"][0]

@@ -217,6 +217,64 @@ def follows_schedule(optimizer: keras.optimizers.Optimizer | None) -> bool:
     )
 
 
+STATE_FILE = "callbacks.json"
+
+
+class ResumeState(keras.callbacks.Callback):
+    """Saves and restores the state of the callbacks that remember the past.
+
+    ``ModelCheckpoint`` (best value so far), ``EarlyStopping`` (best value,
+    epochs waited, best epoch) and ``ReduceLROnPlateau`` (best, wait,
+    cooldown) start from scratch in every ``fit`` call. Without their state a
+    resumed run would overwrite ``best.keras`` with a worse epoch and wait
+    from zero again. This callback writes their state after every epoch to
+    ``backup/callbacks.json`` (keyed by epochs done, so it always matches the
+    epoch ``BackupAndRestore`` backed up) and puts it back when training
+    begins. Place it after those callbacks and before ``BackupAndRestore``.
+    """
+
+    FIELDS = {
+        keras.callbacks.ModelCheckpoint: ("best",),
+        keras.callbacks.EarlyStopping: ("best", "wait", "best_epoch"),
+        keras.callbacks.ReduceLROnPlateau: ("best", "wait", "cooldown_counter"),
+    }
+
+    def __init__(self, backup_dir: str | os.PathLike,
+                 callbacks: Sequence[keras.callbacks.Callback], start_epoch: int):
+        super().__init__()
+        self.path = Path(backup_dir) / STATE_FILE
+        self.tracked = [c for c in callbacks if type(c) in self.FIELDS]
+        self.start_epoch = start_epoch
+
+    def _state(self) -> list[dict]:
+        return [
+            {name: _plain(getattr(c, name, None)) for name in self.FIELDS[type(c)]}
+            for c in self.tracked
+        ]
+
+    def on_train_begin(self, logs=None):
+        if not self.start_epoch or not self.path.exists():
+            return
+        saved = json.loads(self.path.read_text()).get(str(self.start_epoch))
+        if saved is None:
+            return
+        for callback, values in zip(self.tracked, saved, strict=True):
+            for name, value in values.items():
+                setattr(callback, name, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        states = json.loads(self.path.read_text()) if self.path.exists() else {}
+        states = {k: v for k, v in states.items() if int(k) <= epoch}
+        states[str(epoch + 1)] = self._state()
+        self.path.write_text(json.dumps(states))
+
+
+def _plain(value):
+    """A NumPy or TensorFlow scalar as a Python number (JSON keeps infinities)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def make_callbacks(
     out_dir: str | os.PathLike,
     *,
@@ -226,6 +284,7 @@ def make_callbacks(
     reduce_lr_patience: int = 3,
     resume: bool = True,
     tensorboard: bool = True,
+    start_epoch: int = 0,
 ) -> list[keras.callbacks.Callback]:
     """The book's callbacks plus checkpoints, TensorBoard and backup/restore.
 
@@ -233,6 +292,8 @@ def make_callbacks(
     ``best.keras`` (best ``monitor`` so far), ``logs/`` (TensorBoard) and
     ``backup/`` (deleted when training finishes). Set ``reduce_lr=False`` when
     the optimiser follows a schedule (its rate cannot be changed by a callback).
+    ``start_epoch``: the epoch a resumed run continues at; :class:`ResumeState`
+    then restores the best values and waiting counts of that epoch.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -258,9 +319,56 @@ def make_callbacks(
               "(pip install tensorboard).")
     elif tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / LOG_DIR)))
+    callbacks.append(ResumeState(out / BACKUP_DIR, callbacks, start_epoch))
     # last, so a run killed after an epoch has already backed that epoch up
     callbacks.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR)))
     return callbacks
+
+
+def backed_up_epoch(out_dir: str | os.PathLike) -> int:
+    """Epochs finished by the run backed up in ``out_dir`` (0 if none)."""
+    metadata = Path(out_dir) / BACKUP_DIR / "training_metadata.json"
+    if not metadata.exists():
+        return 0
+    return int(json.loads(metadata.read_text()).get("epoch", 0))
+
+
+def _trim_history(history_csv: Path, start_epoch: int) -> None:
+    """Drop rows of epochs >= ``start_epoch`` (logged, but not backed up)."""
+    if not history_csv.exists():
+        return
+    lines = history_csv.read_text().splitlines()
+    kept = lines[:1] + [
+        line for line in lines[1:]
+        if line.strip() and int(line.split(",", 1)[0]) < start_epoch
+    ]
+    history_csv.write_text("\n".join(kept) + "\n")
+
+
+def epoch_stream(
+    train_data: tf.data.Dataset, steps_per_epoch: int | None, start_epoch: int
+) -> tuple[tf.data.Dataset, int | None]:
+    """One stream of training batches that a resumed run enters where it left.
+
+    A finite dataset is repeated (``steps_per_epoch`` becomes its length), so
+    every epoch draws a new shuffle and new augmentations from one iterator,
+    and ``start_epoch * steps_per_epoch`` batches are skipped: a run resumed at
+    epoch ``k`` sees the batches an unbroken run sees in epoch ``k``, instead
+    of replaying epoch 0's order and augmentations. (Skipped batches are still
+    computed, so resuming late in a long run takes a little while.)
+    """
+    if steps_per_epoch is None:
+        cardinality = int(train_data.cardinality())
+        if cardinality < 0:  # infinite or unknown: Keras needs steps_per_epoch
+            if start_epoch:
+                print(f"Resuming at epoch {start_epoch}: the training data has no "
+                      "known length, so its order starts again from epoch 0's "
+                      "(pass steps_per_epoch to continue the stream instead).")
+            return train_data, None
+        train_data, steps_per_epoch = train_data.repeat(), cardinality
+    if start_epoch:
+        train_data = train_data.skip(start_epoch * steps_per_epoch)
+    return train_data, steps_per_epoch
 
 
 def fit(
@@ -276,19 +384,30 @@ def fit(
     steps_per_epoch: int | None = None,
     validation_steps: int | None = None,
     verbose: int | str = 2,
+    tensorboard: bool = True,
 ) -> dict[str, list[float]]:
     """``model.fit`` with :func:`make_callbacks`; saves ``model.keras`` at the end.
 
     With ``resume=False`` an old backup in ``out_dir`` is deleted first, so the
     run starts at epoch 0; with ``resume=True`` a killed run continues after its
-    last finished epoch. Returns the history of this call (epochs run now).
+    last finished epoch, with the callbacks' best values and counters, the
+    history (no epoch logged twice) and the data stream (see
+    :func:`epoch_stream`) where they were. Returns the history of this call
+    (epochs run now).
     """
     out = Path(out_dir)
     if not resume and (out / BACKUP_DIR).exists():
         shutil.rmtree(out / BACKUP_DIR)
+    start_epoch = backed_up_epoch(out) if resume else 0
+    if resume:
+        _trim_history(out / HISTORY_FILE, start_epoch)
+    train_data, steps_per_epoch = epoch_stream(
+        train_data, steps_per_epoch, start_epoch
+    )
     schedule = follows_schedule(model.optimizer)
     callbacks = make_callbacks(
-        out, monitor=monitor, reduce_lr=not schedule, resume=resume
+        out, monitor=monitor, reduce_lr=not schedule, resume=resume,
+        tensorboard=tensorboard, start_epoch=start_epoch,
     )
     callbacks[-1:-1] = list(extra_callbacks)  # before the backup callback
     history = model.fit(
