@@ -82,7 +82,7 @@ def _sum_over_replicas(*values):
 
 
 def _spread(weights, per_pixel):
-    """``weights * per_pixel`` rescaled so its mean over all pixels is the weighted mean.
+    """``weights * per_pixel``, rescaled so its plain mean is the weighted mean.
 
     ``weights`` (zero on ignored pixels) and ``per_pixel`` are float32
     ``(B, H, W)``; returns ``(B, H, W)`` whose plain mean equals

@@ -192,13 +192,40 @@ def select_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strat
     """
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("cluster", {})
     if len(cluster.get("worker", [])) > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _reduce_nested(tf.distribute.MultiWorkerMirroredStrategy())
     if devices is not None and len(devices) > 1:
         return tf.distribute.MirroredStrategy(list(devices))
     found = config.gpus()
     if len(found) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _reduce_nested(strategy: tf.distribute.Strategy) -> tf.distribute.Strategy:
+    """Make ``strategy.reduce`` accept what Keras 3's ``fit`` hands it.
+
+    Under ``MultiWorkerMirroredStrategy`` Keras 3 calls ``strategy.reduce`` with
+    a whole ``(images, labels)`` batch (to build the model) and with scalar
+    metrics at ``axis=0``; TensorFlow's multi-worker ``reduce`` takes neither
+    ("Attempt to convert a value (PerReplica...)", "Invalid reduction dimension
+    0 for input with 0 dimensions": tensorflow/tensorflow#72388). Reducing each
+    element of a nest, and scalars without an axis, gives what Keras means.
+    """
+    reduce = strategy.reduce
+
+    def rank(value) -> int | None:
+        if isinstance(value, tf.distribute.DistributedValues):
+            value = strategy.experimental_local_results(value)[0]
+        return getattr(getattr(value, "shape", None), "rank", None)
+
+    def reduce_each(reduce_op, value, axis=None):
+        def one(item):
+            return reduce(reduce_op, item, None if rank(item) == 0 else axis)
+
+        return tf.nest.map_structure(one, value)
+
+    strategy.reduce = reduce_each
+    return strategy
 
 
 def follows_schedule(optimizer: keras.optimizers.Optimizer | None) -> bool:
