@@ -494,6 +494,7 @@ def train_deeplab(
     data_description: str = "",
     resume: bool = False,
     devices: Sequence[str] | None = None,
+    strategy: tf.distribute.Strategy | None = None,
     seed: int = 42,
     jit_compile: bool = False,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -507,7 +508,9 @@ def train_deeplab(
     prediction, ``epochs`` (in total, resumed ones included), ``seconds``
     (training time of this call), ``profile``, ``data`` and ``weights``: those
     actually loaded, ``"random"`` after an offline ImageNet fallback).
-    Returns that metrics dictionary.
+    Returns that metrics dictionary. ``strategy``: one made earlier (a
+    ``MultiWorkerMirroredStrategy`` must exist before TensorFlow starts),
+    else :func:`select_strategy` picks one.
     """
     from seglab.data import voc_dataset
 
@@ -524,7 +527,7 @@ def train_deeplab(
         batch_size=settings.batch_size, progress=False,
     )
     steps = int(train_data.cardinality())
-    strategy = select_strategy(devices)
+    strategy = strategy or select_strategy(devices)
     with strategy.scope():
         model = build_deeplab(
             settings, jit_compile=jit_compile, steps_per_epoch=max(steps, 1)

@@ -352,6 +352,17 @@ def _build(inputs, backbone, weights, output_stride, rates, num_classes, dropout
     return keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
 
 
+def _download_or_file_error(error: BaseException) -> bool:
+    """Whether ``error`` says the weights could not be fetched or read.
+
+    Only those errors fall back to random weights; any other error (a bug, a
+    bad argument) is raised, never hidden behind a silently untrained model.
+    """
+    if isinstance(error, OSError):  # urllib's URLError, a broken HDF5 file
+        return True
+    return str(error).startswith("URL fetch failure")  # keras get_file
+
+
 def deeplabv3(
     num_classes: int = 21,
     input_shape: tuple = (None, None, 3),
@@ -407,7 +418,7 @@ def deeplabv3(
             num_classes, dropout,
         )
     except Exception as error:  # Keras raises a bare Exception when offline
-        if backbone_weights != "imagenet":
+        if backbone_weights != "imagenet" or not _download_or_file_error(error):
             raise
         print(
             f"ImageNet weights for {backbone} are unavailable "
