@@ -59,6 +59,8 @@ def _check_train(case):
         assert _positive(row["first_step_s"]) and _positive(row["step_s"])
         assert row["images_per_s"] == pytest.approx(row["batch_size"] / row["step_s"])
         assert _positive(row["real_epoch_s"])
+        assert row["mixed_precision"] == (row["precision"].startswith("mixed"))
+        assert row["training"]["global_batch"] == row["batch_size"]
 
 
 def _check_predict(case):
@@ -105,3 +107,11 @@ def test_unknown_case_is_rejected_with_the_choices(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "--cases", "pipeline,speed"])
     assert "pipeline,labels,train,predict" in capsys.readouterr().err.replace(", ", ",")
+
+
+def test_training_layout_splits_the_global_batch_over_the_gpus():
+    assert bench.training_layout(8, 0) == {
+        "replicas": 1, "global_batch": 8, "batch_per_replica": 8}
+    assert bench.training_layout(8, 4)["batch_per_replica"] == 2
+    with pytest.raises(ValueError, match="multiple of 3"):
+        bench.training_layout(8, 3)

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 
 from seglab import config
@@ -97,3 +99,51 @@ def test_configure_devices_lightens_graph_optimisation_on_cpu_only_when_asked():
     finally:
         config.configure_devices()  # CPU: light graphs by default (as in conftest)
     assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"]
+
+
+class FakeRuntime:
+    """Stands in for a GPU machine: records the order of TensorFlow calls."""
+
+    def __init__(self, monkeypatch, started: bool = False):
+        import tensorflow as tf
+
+        self.calls: list[str] = []
+        self.started = started
+        self.growth = False
+        gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+        monkeypatch.setattr(config, "gpus", lambda: [gpu])
+        monkeypatch.setattr(
+            tf.config.experimental, "set_memory_growth", self.set_memory_growth
+        )
+        monkeypatch.setattr(
+            tf.config.experimental, "get_memory_growth", lambda device: self.growth
+        )
+        monkeypatch.setattr(tf.config, "list_logical_devices", self.list_logical)
+
+    def set_memory_growth(self, device, enable):
+        self.calls.append("set_memory_growth")
+        if self.started:
+            raise RuntimeError("Physical devices cannot be modified after being "
+                               "initialized")
+        self.growth = enable
+
+    def list_logical(self, kind=None):
+        self.calls.append("list_logical_devices")
+        self.started = True
+        return []
+
+
+def test_banner_turns_on_memory_growth_before_starting_the_runtime(monkeypatch):
+    runtime = FakeRuntime(monkeypatch)
+    config.banner_lines(config.get_profile("quick"))
+    assert runtime.calls[:2] == ["set_memory_growth", "list_logical_devices"]
+    assert runtime.growth
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # growth is already on: nothing to warn
+        config.configure_devices(mixed_precision=False, light_graphs=True)
+
+
+def test_memory_growth_too_late_warns_instead_of_passing_silently(monkeypatch):
+    FakeRuntime(monkeypatch, started=True)
+    with pytest.warns(RuntimeWarning, match="memory growth could not be turned on"):
+        config.configure_devices(mixed_precision=False, light_graphs=True)

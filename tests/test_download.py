@@ -29,6 +29,9 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         start = 0
         if "Range" in self.headers:
             start = int(self.headers["Range"].split("=")[1].split("-")[0])
+            if start >= len(data):  # as real servers answer a finished range
+                self.send_error(416, "Range Not Satisfiable")
+                return None
             self.send_response(206)
         else:
             self.send_response(200)
@@ -120,3 +123,25 @@ def test_official_archives_are_pinned_with_md5():
     for archives in download.ARCHIVES.values():
         for archive in archives:
             assert len(archive.md5) == 32
+
+
+def test_a_complete_part_file_finishes_instead_of_failing(server, tmp_path):
+    served, url = server
+    path, md5 = _tarball(served)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{path.name}.part").write_bytes(path.read_bytes())
+    got = download.fetch(download.Archive(f"{url}/{path.name}", md5), out)
+    assert got.read_bytes() == path.read_bytes()
+    assert not (out / f"{path.name}.part").exists()
+
+
+def test_an_oversized_part_file_is_removed_with_advice(server, tmp_path):
+    served, url = server
+    path, md5 = _tarball(served)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{path.name}.part").write_bytes(path.read_bytes() + b"junk")
+    with pytest.raises(download.DownloadError, match="removed.*again"):
+        download.fetch(download.Archive(f"{url}/{path.name}", md5), out)
+    assert not (out / f"{path.name}.part").exists()

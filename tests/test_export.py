@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -111,3 +112,19 @@ def test_overlay_leaves_the_background_class_unblended():
     out = export.overlay_classes(image, class_map, background_class=1)
     np.testing.assert_array_equal(out[0, 0], [100, 100, 100])
     np.testing.assert_array_equal(out[1, 0], [50, 114, 50])  # half green (0,128,0)
+
+
+def test_inputs_with_the_same_stem_never_overwrite_each_other(exported, tmp_path):
+    images = _images(((40, 60), (30, 20), (24, 24)))
+    paths = [tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", tmp_path / "x.bmp"]
+    for path, image in zip(paths, images, strict=True):
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(image).save(path)
+    serve = export.load_saved_model(exported)
+    report = export.predict_files(serve, paths, tmp_path / "out")
+    assert len(set(report.written)) == 6
+    sizes = {Image.open(tmp_path / "out" / f"{stem}_label.png").size
+             for stem in ("x", "x-2", "x-3")}
+    assert sizes == {(60, 40), (20, 30), (24, 24)}
+    assert export.output_stems(
+        [Path("x.png"), Path("x.jpg"), Path("x-2.png")]) == ["x", "x-3", "x-2"]

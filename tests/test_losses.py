@@ -162,3 +162,56 @@ def test_loss_survives_keras_serialisation(case):
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     labels, logits = random_batch(6)
     assert float(restored(labels, logits)) == pytest.approx(float(loss(labels, logits)))
+
+
+def np_pixel_cross_entropy(labels, logits):
+    """Cross-entropy of every pixel, 0 on ignored ones: float64 (B, H, W)."""
+    log_p = np_log_softmax(logits.astype(np.float64))
+    safe = np.where(labels == IGNORE, 0, labels)
+    picked = -np.take_along_axis(log_p, safe[..., None], axis=-1)[..., 0]
+    return np.where(labels == IGNORE, 0.0, picked)
+
+
+@pytest.mark.parametrize("factory", [losses.cross_entropy, losses.focal])
+def test_sample_weights_act_on_the_pixel_they_weigh(factory):
+    labels, logits = random_batch(5)
+    labels[0, 0, 0], labels[0, 1, 1] = 1, 2  # both weighted pixels are valid
+    loss = factory(NUM_CLASSES)
+    on_first, on_second = np.ones(labels.shape, np.float32), np.ones(
+        labels.shape, np.float32
+    )
+    on_first[0, 0, 0] = 4.0
+    on_second[0, 1, 1] = 4.0
+    plain = float(loss(labels, logits))
+    first = float(loss(labels, logits, sample_weight=on_first))
+    second = float(loss(labels, logits, sample_weight=on_second))
+    assert len({round(plain, 6), round(first, 6), round(second, 6)}) == 3
+    if factory is losses.cross_entropy:
+        per_pixel = np_pixel_cross_entropy(labels, logits)
+        valid = (labels != IGNORE).sum()
+        assert first == pytest.approx((per_pixel * on_first).sum() / valid, rel=1e-5)
+
+
+def test_per_image_sample_weights_weigh_whole_images():
+    labels, logits = random_batch(6, ignore_fraction=0.0)
+    per_pixel = np_pixel_cross_entropy(labels, logits)
+    weights = np.array([0.0, 1.0], np.float32)
+    found = float(losses.cross_entropy(NUM_CLASSES)(labels, logits, weights))
+    assert found == pytest.approx(per_pixel[1].sum() / labels.size, rel=1e-5)
+
+
+@pytest.mark.parametrize("factory", [losses.dice, losses.ce_dice])
+def test_dice_losses_refuse_sample_weights_with_the_fix(factory):
+    labels, logits = random_batch(7)
+    with pytest.raises(ValueError, match="cannot use sample_weight.*cross_entropy"):
+        factory(NUM_CLASSES)(labels, logits, sample_weight=np.ones(labels.shape))
+
+
+def test_call_returns_one_loss_per_pixel_whose_mean_is_the_loss():
+    labels, logits = random_batch(8)
+    loss = losses.cross_entropy(NUM_CLASSES)
+    per_pixel = loss.call(labels, logits)
+    assert tuple(per_pixel.shape) == labels.shape
+    assert float(tf.reduce_mean(per_pixel)) == pytest.approx(
+        np_cross_entropy(labels, logits), rel=1e-5
+    )

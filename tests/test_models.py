@@ -144,3 +144,42 @@ def test_mixed_precision_model_returns_float32_logits():
         keras.mixed_precision.set_global_policy("float32")
     assert model.get_layer("classifier").compute_dtype == "float16"
     assert logits.dtype == "float32" and tuple(logits.shape) == (1, 64, 64, 4)
+
+
+def test_only_download_and_file_errors_fall_back_to_random_weights(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not a download problem")
+
+    monkeypatch.setattr(
+        "keras.src.applications.mobilenet_v2.file_utils.get_file", broken
+    )
+    with pytest.raises(RuntimeError, match="a bug"):
+        deeplabv3(3, backbone="mobilenetv2", backbone_weights="imagenet")
+
+
+def test_mobilenetv2_backbone_is_deeplabs_output_stride_16_variant():
+    from seglab.models import deeplab
+
+    model = deeplabv3(3, backbone="mobilenetv2", backbone_weights=None,
+                      atrous_rates=(1, 2, 3))
+    assert model.get_layer("block_13_depthwise").strides == (1, 1)
+    for block in (14, 15, 16):
+        assert model.get_layer(f"block_{block}_depthwise").dilation_rate == (2, 2)
+    features = keras.Model(model.input, model.get_layer("block_16_project_BN").output)
+    assert tuple(features(np.zeros((1, 128, 128, 3), np.float32)).shape) == (
+        1, 8, 8, 320)
+    assert deeplab.mobilenetv2_strides_and_rates(32)[13] == (2, 1)
+
+
+def test_mobilenetv2_weights_arrive_in_every_block(tmp_path):
+    source = keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(None, None, 3)
+    )
+    path = tmp_path / "mobilenetv2.weights.h5"
+    source.save_weights(path)
+    model = deeplabv3(3, backbone="mobilenetv2", backbone_weights=str(path),
+                      output_stride=32, atrous_rates=(1, 2, 3))
+    images = np.random.default_rng(0).random((1, 96, 96, 3)).astype(np.float32)
+    ours = keras.Model(model.input, model.get_layer("block_16_project_BN").output)
+    theirs = keras.Model(source.input, source.get_layer("block_16_project_BN").output)
+    np.testing.assert_allclose(ours(images), theirs(images * 2 - 1), atol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -224,3 +225,115 @@ def test_cli_rejects_a_bad_data_argument(capsys):
 
     assert main(["train", "deeplabv3", "--data", "imagenet"]) == 1
     assert "voc:DIR" in capsys.readouterr().err
+
+
+def test_full_weight_decay_is_the_recipes_l2_term_on_conv_kernels():
+    settings = dataclasses.replace(
+        train.deeplab_settings("quick"), optimizer="sgd", weight_decay=2e-4,
+        image_size=64, atrous_rates=(1, 2, 3),
+    )
+    assert train.deeplab_settings("full").weight_decay == 2e-4
+    model = train.build_deeplab(settings, steps_per_epoch=4)
+    assert not model.optimizer.weight_decay  # no decoupled decay on top
+    kernels = [
+        layer.kernel for layer in model.layers
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+    ]
+    expected = sum(2e-4 * float(np.sum(np.square(k.numpy()))) / 2 for k in kernels)
+    assert len(model.losses) == len(kernels) > 50
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
+    # its gradient is weight_decay * kernel, as an L2 term in the loss
+    kernel = kernels[0]
+    with tf.GradientTape() as tape:
+        penalty = tf.add_n(model.losses)
+    grad = tape.gradient(penalty, kernel.value)
+    np.testing.assert_allclose(grad, 2e-4 * kernel.numpy(), rtol=1e-5, atol=1e-12)
+    # the regulariser is saved with the model
+    config = model.get_layer("classifier").get_config()
+    assert config["kernel_regularizer"]["config"]["l2"] == pytest.approx(1e-4)
+
+
+class CrashAfterLogging(keras.callbacks.Callback):
+    """Dies at the end of epoch ``at``: logged in history.csv, not backed up."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt(f"killed after logging epoch {epoch}")
+
+
+class Sabotage(keras.callbacks.Callback):
+    """Zeroes the weights before every epoch: each resumed epoch is worse."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
+
+
+def shuffled_tiny_data():
+    """tiny_data reshuffled every epoch (seeded), with a known number of batches."""
+    images, labels = next(iter(tiny_data().unbatch().batch(16)))
+    pairs = tf.data.Dataset.from_tensor_slices((images, labels))
+    return pairs.shuffle(16, seed=1).batch(4)
+
+
+def test_resume_never_overwrites_best_keras_with_a_worse_epoch(tmp_path):
+    data = tiny_data()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(tiny_model(), data, data, epochs=4, out_dir=tmp_path,
+                  extra_callbacks=[Crash(at=2)], verbose=0)
+    best = tmp_path / "best.keras"
+    before = (best.read_bytes(), best.stat().st_mtime_ns)
+    model = tiny_model(keras.optimizers.SGD(0.0))
+    history = train.fit(model, data, data, epochs=4, out_dir=tmp_path, resume=True,
+                        extra_callbacks=[Sabotage()], verbose=0)
+    assert len(history["val_loss"]) == 2
+    assert history["val_loss"][0] == pytest.approx(np.log(NUM_CLASSES), rel=1e-4)
+    assert (best.read_bytes(), best.stat().st_mtime_ns) == before
+
+
+def test_resume_logs_every_epoch_once(tmp_path):
+    data = tiny_data()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(tiny_model(), data, data, epochs=4, out_dir=tmp_path,
+                  extra_callbacks=[CrashAfterLogging(at=2)], verbose=0)
+    rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1", "2"]
+    train.fit(tiny_model(), data, data, epochs=4, out_dir=tmp_path, resume=True,
+              verbose=0)
+    rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1", "2", "3"]
+
+
+def test_resumed_run_continues_the_data_stream_of_an_unbroken_run(tmp_path):
+    def run(out, resume=False, crash=()):
+        model = tiny_model()  # seeds Keras and TensorFlow, then the data's shuffle
+        data = shuffled_tiny_data()
+        train.fit(model, data, tiny_data(), epochs=4, out_dir=out, resume=resume,
+                  extra_callbacks=list(crash), verbose=0)
+        return model
+
+    unbroken = run(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", crash=[Crash(at=2)])
+    resumed = run(tmp_path / "b", resume=True)
+    for a, b in zip(unbroken.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_state_restores_best_values_and_counters(tmp_path):
+    first = train.make_callbacks(tmp_path, tensorboard=False)
+    checkpoint, early, plateau, state = first[1:5]
+    assert isinstance(state, train.ResumeState)
+    checkpoint.best, early.best, early.wait, early.best_epoch = 0.25, 0.25, 2, 1
+    plateau.best, plateau.wait, plateau.cooldown_counter = 0.25, 2, 0
+    state.on_epoch_end(3)  # four epochs done
+    again = train.make_callbacks(tmp_path, tensorboard=False, start_epoch=4)
+    for callback in again[1:5]:
+        callback.on_train_begin()
+    checkpoint, early, plateau = again[1:4]
+    assert (checkpoint.best, early.best, early.wait, early.best_epoch) == (
+        0.25, 0.25, 2, 1)
+    assert (plateau.best, plateau.wait) == (0.25, 2)

@@ -213,3 +213,25 @@ def test_bad_image_size_and_batch_size_are_rejected(small_voc):
         voc_dataset(small_voc, "train", image_size=(4, 4, 4), batch_size=2)
     with pytest.raises(ValueError, match="batch_size"):
         voc_dataset(small_voc, "train", image_size=32, batch_size=0)
+
+
+def test_read_only_dataset_gets_its_labels_under_the_data_home(
+    small_voc, tmp_path, monkeypatch
+):
+    from seglab.data import voc as voc_module
+
+    monkeypatch.setenv("SEGLAB_DATA", str(tmp_path / "home"))
+    voc_folder = voc_module.find_voc(small_voc)
+    raw = voc_folder / voc_module.RAW_DIR
+    if raw.exists():  # written with the data: start from masks only
+        import shutil
+
+        shutil.rmtree(raw)
+    monkeypatch.setattr(voc_module, "_writable", lambda folder: False)
+    out = voc_module.convert_labels(small_voc, progress=False)
+    assert out.is_relative_to(tmp_path / "home") and any(out.glob("*.png"))
+    assert not raw.exists()
+    batches = voc_module.voc_dataset(small_voc, "train", image_size=32,
+                                     batch_size=2, progress=False)
+    _, labels = next(iter(batches))
+    assert labels.shape == (2, 32, 32)

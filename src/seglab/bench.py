@@ -432,6 +432,30 @@ def time_training_steps(model, images, labels, steps: int) -> dict:
     }
 
 
+def training_layout(batch_size: int, gpu_count: int) -> dict:
+    """How ``seglab train`` would spread ``batch_size`` over this machine's GPUs.
+
+    Training uses ``MirroredStrategy`` over all GPUs when there are two or
+    more; the batch size is the global batch, split evenly over the replicas.
+    """
+    replicas = max(1, gpu_count)
+    if batch_size % replicas:
+        raise ValueError(
+            f"batch size {batch_size} does not split over {replicas} GPUs; "
+            f"choose a multiple of {replicas}"
+        )
+    return {"replicas": replicas, "global_batch": batch_size,
+            "batch_per_replica": batch_size // replicas}
+
+
+def training_layout_or_none(batch_size: int, gpu_count: int) -> dict | None:
+    """:func:`training_layout`, or ``None`` when the batch does not split."""
+    try:
+        return training_layout(batch_size, gpu_count)
+    except ValueError:
+        return None
+
+
 def bench_train(level: Level) -> dict:
     """Training-step times of DeepLabV3 and U-Net per profile setting."""
     import keras
@@ -497,6 +521,13 @@ def bench_train(level: Level) -> dict:
                         "image_size": size,
                         "batch_size": batch_size,
                         "precision": label,
+                        "mixed_precision": policy == "mixed_float16",
+                        "xla": xla,
+                        # the step above runs on one device; training would
+                        # split the batch like this over this machine's GPUs
+                        "training": training_layout_or_none(
+                            batch_size, len(config.gpus())
+                        ),
                         "execution": mode,
                         **timing,
                         "real_epoch_images": train_images,

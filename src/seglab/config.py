@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import warnings
 from pathlib import Path
 
 PROFILE_NAMES = ("quick", "full", "auto")
@@ -154,6 +155,38 @@ def set_seed(seed: int = 42) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def enable_memory_growth() -> list:
+    """Let every visible GPU's memory grow on demand; returns the GPUs.
+
+    Without it TensorFlow reserves almost all of a GPU's memory when it starts,
+    so a second notebook kernel on the same GPU runs out of memory. Growth can
+    only be set before the runtime starts (anything that lists *logical*
+    devices, creates a tensor or builds a model starts it), so
+    :func:`banner_lines` calls this first. When it is too late, this warns
+    (restart the kernel, or set ``TF_FORCE_GPU_ALLOW_GROWTH=true`` before
+    starting Python); it never fails silently.
+    """
+    import tensorflow as tf
+
+    found = gpus()
+    for gpu in found:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as error:  # the runtime already started
+            if tf.config.experimental.get_memory_growth(gpu):
+                continue
+            warnings.warn(
+                f"GPU memory growth could not be turned on for {gpu.name} "
+                f"({error}); this process may hold the whole GPU. Call "
+                "seglab.config.banner() or enable_memory_growth() before any "
+                "other TensorFlow call (restart the kernel), or set "
+                "TF_FORCE_GPU_ALLOW_GROWTH=true before starting Python.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return found
+
+
 def configure_devices(
     mixed_precision: bool | None = None, light_graphs: bool | None = None
 ) -> str:
@@ -174,12 +207,7 @@ def configure_devices(
     import keras
     import tensorflow as tf
 
-    found = gpus()
-    for gpu in found:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised: growth cannot change now
-            pass
+    found = enable_memory_growth()
     if mixed_precision is None:
         mixed_precision = bool(found)
     if light_graphs is None:
@@ -218,6 +246,7 @@ def banner_lines(
     import keras
     import tensorflow as tf
 
+    enable_memory_growth()  # before listing logical devices starts the runtime
     devices = [d.name for d in tf.config.list_logical_devices()]
     gpu_count = len(gpus())
     if weights is None:

@@ -271,6 +271,26 @@ def serving_function_for(
     return serve, num_classes
 
 
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """A distinct output name per input: its stem, numbered when stems repeat.
+
+    ``a/x.jpg``, ``b/x.jpg``, ``x.png`` -> ``x``, ``x-2``, ``x-3``, so no
+    prediction overwrites another; a numbered name never equals another
+    input's stem.
+    """
+    taken = {path.stem for path in paths}
+    seen: set[str] = set()
+    stems = []
+    for path in paths:
+        stem, number = path.stem, 1
+        while stem in seen or (number > 1 and stem in taken):
+            number += 1
+            stem = f"{path.stem}-{number}"
+        seen.add(stem)
+        stems.append(stem)
+    return stems
+
+
 def predict_files(
     serve: Callable,
     paths: Iterable[str | os.PathLike],
@@ -279,6 +299,8 @@ def predict_files(
     num_classes: int | None = None,
 ) -> PredictionReport:
     """Predict image files; write ``<stem>_label.png`` and ``<stem>_overlay.png``.
+
+    Inputs that share a stem get numbered names (:func:`output_stems`).
 
     Files are processed one by one, so an unreadable file is recorded in the
     report's ``failed`` (with the reason) and the others still run. With
@@ -289,7 +311,8 @@ def predict_files(
     out.mkdir(parents=True, exist_ok=True)
     background = background_class_for(num_classes) if num_classes else 0
     report = PredictionReport()
-    for path in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    for path, stem in zip(paths, output_stems(paths), strict=True):
         try:
             encoded = path.read_bytes()
         except OSError as error:
@@ -303,8 +326,8 @@ def predict_files(
         except (tf.errors.InvalidArgumentError, ValueError):
             report.failed[path] = "not a readable JPEG, PNG, GIF or BMP image"
             continue
-        label_path = save_label_png(class_map, out / f"{path.stem}_label.png")
-        overlay_path = out / f"{path.stem}_overlay.png"
+        label_path = save_label_png(class_map, out / f"{stem}_label.png")
+        overlay_path = out / f"{stem}_overlay.png"
         Image.fromarray(
             overlay_classes(image, class_map, background_class=background)
         ).save(overlay_path, format="PNG")

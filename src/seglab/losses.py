@@ -1,14 +1,29 @@
 """Segmentation losses from logits that honour the ignore label (255).
 
 Every loss takes integer labels ``(B, H, W)`` or ``(B, H, W, 1)`` and logits
-``(B, H, W, C)`` and returns one float32 scalar for the batch:
+``(B, H, W, C)``; calling it returns one float32 scalar for the batch:
 
 - pixels labelled ``ignore_label`` contribute exactly zero loss and zero gradient
   (they are masked *before* any table lookup, so 255 never indexes a
   ``C``-entry table, which crashes on a CPU);
 - averages run over the valid pixels of the whole batch, not per image;
 - a batch without any valid pixel gives a finite 0 instead of NaN;
-- the maths runs in float32 even when the model computes in ``mixed_float16``.
+- the maths runs in float32 even when the model computes in ``mixed_float16``;
+- ``call`` returns a ``(B, H, W)`` tensor, one value per pixel, and Keras
+  reduces it. That is what makes the loss right under ``MirroredStrategy``:
+  Keras divides a non-scalar loss by the number of replicas before the
+  replicas' gradients are summed (a scalar it leaves alone, so the step and the
+  logged loss would be N times too large on N devices). The per-pixel values
+  are scaled by ``pixels / valid pixels`` so that Keras's mean over all pixels
+  is the mean over the valid ones.
+- ``sample_weight`` acts per pixel for cross-entropy and focal loss (a
+  ``(B, H, W)`` weight map, or ``(B,)`` per image). Dice, and cross-entropy +
+  Dice, compare whole class areas, so a pixel's weight has no meaning there:
+  they raise ``ValueError`` when given sample weights.
+
+Under a distribution strategy the sums that define a loss (valid pixels, class
+weights, Dice's class areas) are all-reduced over the replicas, so the loss
+and its gradient equal the single-device ones for the same global batch.
 
 Use the factories :func:`cross_entropy`, :func:`dice`, :func:`focal` and
 :func:`ce_dice`; the classes they return are registered with Keras, so a saved
@@ -54,8 +69,39 @@ def batch_class_weights(labels, valid, num_classes: int):
     return tf.stop_gradient(1.0 - counts / total)
 
 
+def _sum_over_replicas(*values):
+    """Sum tensors over the replicas of a distribution strategy (a no-op on one).
+
+    Differentiable: inside ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy``
+    this is an all-reduce, whose gradient is the all-reduce of the gradients.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return tuple(context.all_reduce(tf.distribute.ReduceOp.SUM, list(values)))
+
+
+def _spread(weights, per_pixel):
+    """``weights * per_pixel``, rescaled so its plain mean is the weighted mean.
+
+    ``weights`` (zero on ignored pixels) and ``per_pixel`` are float32
+    ``(B, H, W)``; returns ``(B, H, W)`` whose plain mean equals
+    ``sum(weights * per_pixel) / sum(weights)`` (0 when no weight is left).
+    Under a distribution strategy the sums run over the whole global batch, so
+    Keras's per-replica mean divided by the number of replicas adds up to the
+    single-device loss even when replicas hold different numbers of valid pixels.
+    """
+    (total,) = _sum_over_replicas(tf.reduce_sum(weights))
+    # Keras divides by the local pixels and by the number of replicas (the same
+    # count it reads here); undo both, then divide by the global weight sum.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    local_pixels = tf.cast(tf.size(weights), tf.float32)
+    scale = tf.math.divide_no_nan(local_pixels * replicas, total)
+    return weights * per_pixel * tf.stop_gradient(scale)
+
+
 class _SegmentationLoss(keras.losses.Loss):
-    """Base: masks ignored pixels; ``call`` returns the batch's scalar loss."""
+    """Base: masks ignored pixels; ``call`` returns per-pixel losses."""
 
     def __init__(
         self,
@@ -69,18 +115,45 @@ class _SegmentationLoss(keras.losses.Loss):
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            # (B,) or (B, 1) per image, (B, H, W) or (B, H, W, 1) per pixel
+            sample_weight = tf.convert_to_tensor(sample_weight, tf.float32)
+            if sample_weight.shape.rank in (1, 2) and (
+                sample_weight.shape.rank == 1 or sample_weight.shape[-1] == 1
+            ):
+                sample_weight = tf.reshape(sample_weight, [-1, 1, 1])
+            elif sample_weight.shape.rank == 4:
+                sample_weight = tf.squeeze(sample_weight, axis=-1)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
     def call(self, y_true, y_pred):
+        """Per-pixel losses ``(B, H, W)`` float32 whose mean is the batch loss."""
         logits = tf.cast(y_pred, tf.float32)
         labels, valid = _labels_and_mask(y_true, self.num_classes, self.ignore_label)
-        return self.masked_loss(labels, valid, logits)
+        return self.per_pixel_loss(labels, valid, logits)
 
-    def masked_loss(self, labels, valid, logits):  # pragma: no cover - abstract
+    def masked_loss(self, labels, valid, logits):
+        """The batch's scalar loss (the mean of :meth:`per_pixel_loss`)."""
+        return tf.reduce_mean(self.per_pixel_loss(labels, valid, logits))
+
+    def per_pixel_loss(self, labels, valid, logits):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(num_classes=self.num_classes, ignore_label=self.ignore_label)
         return config
+
+
+def _refuse_sample_weight(loss: keras.losses.Loss, sample_weight) -> None:
+    if sample_weight is not None:
+        raise ValueError(
+            f"{type(loss).__name__} ({loss.name}) cannot use sample_weight: Dice "
+            "compares whole class areas, so a weight per pixel or image has no "
+            "meaning. Drop sample_weight (and class_weight in fit), or use "
+            "seglab.losses.cross_entropy(..., class_weights=...) or focal loss."
+        )
 
 
 @keras.saving.register_keras_serializable(package="seglab")
@@ -114,7 +187,7 @@ class MaskedCrossEntropy(_SegmentationLoss):
                 )
         self.class_weights = class_weights
 
-    def masked_loss(self, labels, valid, logits):
+    def per_pixel_loss(self, labels, valid, logits):
         per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         if self.class_weights is None:
             weights = valid
@@ -124,8 +197,7 @@ class MaskedCrossEntropy(_SegmentationLoss):
             else:
                 table = tf.constant(self.class_weights, tf.float32)
             weights = tf.gather(table, labels) * valid
-        total = tf.reduce_sum(weights * per_pixel)
-        return tf.math.divide_no_nan(total, tf.reduce_sum(weights))
+        return _spread(weights, per_pixel)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "class_weights": self.class_weights}
@@ -150,7 +222,16 @@ class MaskedDice(_SegmentationLoss):
         super().__init__(num_classes, ignore_label, name=name, **kwargs)
         self.smooth = float(smooth)
 
-    def masked_loss(self, labels, valid, logits):
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        _refuse_sample_weight(self, sample_weight)
+        return super().__call__(y_true, y_pred)
+
+    def per_pixel_loss(self, labels, valid, logits):
+        """The batch's Dice loss, the same value at every pixel."""
+        return tf.fill(tf.shape(labels), self.dice_loss(labels, valid, logits))
+
+    def dice_loss(self, labels, valid, logits):
+        """Scalar soft Dice loss over the whole batch."""
         mask = valid[..., None]
         probabilities = tf.nn.softmax(logits, axis=-1) * mask
         one_hot = tf.one_hot(labels, self.num_classes, dtype=tf.float32) * mask
@@ -159,6 +240,8 @@ class MaskedDice(_SegmentationLoss):
         sizes = tf.reduce_sum(probabilities, axis=axes) + tf.reduce_sum(
             one_hot, axis=axes
         )
+        # over the global batch: every replica scores the same whole-batch Dice
+        intersection, sizes = _sum_over_replicas(intersection, sizes)
         score = (2.0 * intersection + self.smooth) / (sizes + self.smooth)
         return 1.0 - tf.reduce_mean(score)
 
@@ -181,12 +264,10 @@ class MaskedFocal(_SegmentationLoss):
         super().__init__(num_classes, ignore_label, name=name, **kwargs)
         self.gamma = float(gamma)
 
-    def masked_loss(self, labels, valid, logits):
+    def per_pixel_loss(self, labels, valid, logits):
         log_p_true = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         p_true = tf.exp(log_p_true)
-        per_pixel = -tf.pow(1.0 - p_true, self.gamma) * log_p_true
-        total = tf.reduce_sum(per_pixel * valid)
-        return tf.math.divide_no_nan(total, tf.reduce_sum(valid))
+        return _spread(valid, -tf.pow(1.0 - p_true, self.gamma) * log_p_true)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "gamma": self.gamma}
@@ -211,10 +292,14 @@ class CrossEntropyDice(_SegmentationLoss):
         )
         self.dice = MaskedDice(num_classes, ignore_label, smooth=smooth)
 
-    def masked_loss(self, labels, valid, logits):
-        return self.cross_entropy.masked_loss(
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        _refuse_sample_weight(self, sample_weight)
+        return super().__call__(y_true, y_pred)
+
+    def per_pixel_loss(self, labels, valid, logits):
+        return self.cross_entropy.per_pixel_loss(
             labels, valid, logits
-        ) + self.dice.masked_loss(labels, valid, logits)
+        ) + self.dice.dice_loss(labels, valid, logits)
 
     def get_config(self) -> dict:
         return {

@@ -67,7 +67,10 @@ def deeplab_settings(profile: str | config.Profile | None = None) -> DeepLabSett
 
     - ``full``: the paper's model and the book's run: ResNet-50 with ImageNet
       weights, output stride 16, rates (6, 12, 18), 384 x 384, batch 8, 25
-      epochs, SGD 0.007 with poly decay, cross-entropy + Dice.
+      epochs, SGD 0.007 with poly decay, cross-entropy + Dice, and the source
+      course's weight decay 2e-4 as written there: an L2 term on the conv
+      kernels added to the loss (:func:`add_kernel_l2`), not Keras's
+      decoupled ``weight_decay``.
     - ``quick``: CPU-sized: the profile's image size and batch, a light
       MobileNetV2 backbone with random weights, ASPP rates fitted to its
       8 x 8 feature map (see :func:`seglab.models.atrous_rates_for`), Adam.
@@ -137,7 +140,8 @@ def make_optimizer(
     """SGD (momentum, poly decay over ``decay_steps``) or Adam (constant rate).
 
     ``weight_decay`` is Keras's decoupled decay (each step subtracts
-    ``learning_rate * weight_decay * weight``), not an L2 term in the loss.
+    ``learning_rate * weight_decay * weight``), not an L2 term in the loss; the
+    DeepLab settings use :func:`add_kernel_l2` instead, as their recipe does.
     """
     key = name.lower()
     if key == "sgd":
@@ -152,6 +156,33 @@ def make_optimizer(
     raise ValueError(f"optimizer {name!r} is unknown; choose 'sgd' or 'adam'")
 
 
+def add_kernel_l2(model: keras.Model, weight_decay: float) -> int:
+    """Add the recipe's weight decay to the loss: L2 on every conv kernel.
+
+    The term is ``weight_decay * sum(kernel ** 2) / 2`` over the kernels of all
+    ``Conv2D`` and ``DepthwiseConv2D`` layers (biases and BatchNorm are left
+    alone), TensorFlow's ``tf.nn.l2_loss`` convention, so its gradient is
+    ``weight_decay * kernel``. This is *not* Keras's ``weight_decay=`` argument
+    of an optimiser, which is decoupled decay (each step subtracts
+    ``learning_rate * weight_decay * kernel``, with no momentum): under SGD
+    with momentum 0.9 an L2 term in the loss acts about 10 times as strongly.
+    Returns the number of kernels regularised.
+    """
+    if weight_decay <= 0:
+        return 0
+    regularizer = keras.regularizers.L2(weight_decay / 2)
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            layer.kernel.regularizer = regularizer
+            if isinstance(layer, keras.layers.DepthwiseConv2D):
+                layer.depthwise_regularizer = regularizer  # saved with the model
+            else:
+                layer.kernel_regularizer = regularizer
+            count += 1
+    return count
+
+
 def select_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strategy:
     """The distribution strategy for this machine, or for ``devices``.
 
@@ -161,13 +192,114 @@ def select_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strat
     """
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("cluster", {})
     if len(cluster.get("worker", [])) > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _reduce_nested(tf.distribute.MultiWorkerMirroredStrategy())
     if devices is not None and len(devices) > 1:
         return tf.distribute.MirroredStrategy(list(devices))
     found = config.gpus()
     if len(found) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _reduce_nested(strategy: tf.distribute.Strategy) -> tf.distribute.Strategy:
+    """Make ``strategy.reduce`` accept what Keras 3's ``fit`` hands it.
+
+    Under ``MultiWorkerMirroredStrategy`` Keras 3 calls ``strategy.reduce`` with
+    a whole ``(images, labels)`` batch (to build the model) and with scalar
+    metrics at ``axis=0``; TensorFlow's multi-worker ``reduce`` takes neither
+    ("Attempt to convert a value (PerReplica...)", "Invalid reduction dimension
+    0 for input with 0 dimensions": tensorflow/tensorflow#72388). Reducing each
+    element of a nest, and scalars without an axis, gives what Keras means.
+    """
+    reduce = strategy.reduce
+
+    def rank(value) -> int | None:
+        if isinstance(value, tf.distribute.DistributedValues):
+            value = strategy.experimental_local_results(value)[0]
+        return getattr(getattr(value, "shape", None), "rank", None)
+
+    def reduce_each(reduce_op, value, axis=None):
+        def one(item):
+            return reduce(reduce_op, item, None if rank(item) == 0 else axis)
+
+        return tf.nest.map_structure(one, value)
+
+    strategy.reduce = reduce_each
+    return strategy
+
+
+def follows_schedule(optimizer: keras.optimizers.Optimizer | None) -> bool:
+    """Whether ``optimizer`` takes its rate from a ``LearningRateSchedule``.
+
+    Looks through the ``LossScaleOptimizer`` that ``compile`` wraps around the
+    optimiser under ``mixed_float16``: the wrapper's own rate is a plain
+    variable, but the steps are taken by the inner optimiser, whose schedule a
+    callback such as ``ReduceLROnPlateau`` cannot change.
+    """
+    while optimizer is not None and hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    return isinstance(
+        getattr(optimizer, "_learning_rate", None),
+        keras.optimizers.schedules.LearningRateSchedule,
+    )
+
+
+STATE_FILE = "callbacks.json"
+
+
+class ResumeState(keras.callbacks.Callback):
+    """Saves and restores the state of the callbacks that remember the past.
+
+    ``ModelCheckpoint`` (best value so far), ``EarlyStopping`` (best value,
+    epochs waited, best epoch) and ``ReduceLROnPlateau`` (best, wait,
+    cooldown) start from scratch in every ``fit`` call. Without their state a
+    resumed run would overwrite ``best.keras`` with a worse epoch and wait
+    from zero again. This callback writes their state after every epoch to
+    ``backup/callbacks.json`` (keyed by epochs done, so it always matches the
+    epoch ``BackupAndRestore`` backed up) and puts it back when training
+    begins. Place it after those callbacks and before ``BackupAndRestore``.
+    """
+
+    FIELDS = {
+        keras.callbacks.ModelCheckpoint: ("best",),
+        keras.callbacks.EarlyStopping: ("best", "wait", "best_epoch"),
+        keras.callbacks.ReduceLROnPlateau: ("best", "wait", "cooldown_counter"),
+    }
+
+    def __init__(self, backup_dir: str | os.PathLike,
+                 callbacks: Sequence[keras.callbacks.Callback], start_epoch: int):
+        super().__init__()
+        self.path = Path(backup_dir) / STATE_FILE
+        self.tracked = [c for c in callbacks if type(c) in self.FIELDS]
+        self.start_epoch = start_epoch
+
+    def _state(self) -> list[dict]:
+        return [
+            {name: _plain(getattr(c, name, None)) for name in self.FIELDS[type(c)]}
+            for c in self.tracked
+        ]
+
+    def on_train_begin(self, logs=None):
+        if not self.start_epoch or not self.path.exists():
+            return
+        saved = json.loads(self.path.read_text()).get(str(self.start_epoch))
+        if saved is None:
+            return
+        for callback, values in zip(self.tracked, saved, strict=True):
+            for name, value in values.items():
+                setattr(callback, name, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        states = json.loads(self.path.read_text()) if self.path.exists() else {}
+        states = {k: v for k, v in states.items() if int(k) <= epoch}
+        states[str(epoch + 1)] = self._state()
+        self.path.write_text(json.dumps(states))
+
+
+def _plain(value):
+    """A NumPy or TensorFlow scalar as a Python number (JSON keeps infinities)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def make_callbacks(
@@ -179,6 +311,7 @@ def make_callbacks(
     reduce_lr_patience: int = 3,
     resume: bool = True,
     tensorboard: bool = True,
+    start_epoch: int = 0,
 ) -> list[keras.callbacks.Callback]:
     """The book's callbacks plus checkpoints, TensorBoard and backup/restore.
 
@@ -186,6 +319,8 @@ def make_callbacks(
     ``best.keras`` (best ``monitor`` so far), ``logs/`` (TensorBoard) and
     ``backup/`` (deleted when training finishes). Set ``reduce_lr=False`` when
     the optimiser follows a schedule (its rate cannot be changed by a callback).
+    ``start_epoch``: the epoch a resumed run continues at; :class:`ResumeState`
+    then restores the best values and waiting counts of that epoch.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,9 +346,56 @@ def make_callbacks(
               "(pip install tensorboard).")
     elif tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / LOG_DIR)))
+    callbacks.append(ResumeState(out / BACKUP_DIR, callbacks, start_epoch))
     # last, so a run killed after an epoch has already backed that epoch up
     callbacks.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR)))
     return callbacks
+
+
+def backed_up_epoch(out_dir: str | os.PathLike) -> int:
+    """Epochs finished by the run backed up in ``out_dir`` (0 if none)."""
+    metadata = Path(out_dir) / BACKUP_DIR / "training_metadata.json"
+    if not metadata.exists():
+        return 0
+    return int(json.loads(metadata.read_text()).get("epoch", 0))
+
+
+def _trim_history(history_csv: Path, start_epoch: int) -> None:
+    """Drop rows of epochs >= ``start_epoch`` (logged, but not backed up)."""
+    if not history_csv.exists():
+        return
+    lines = history_csv.read_text().splitlines()
+    kept = lines[:1] + [
+        line for line in lines[1:]
+        if line.strip() and int(line.split(",", 1)[0]) < start_epoch
+    ]
+    history_csv.write_text("\n".join(kept) + "\n")
+
+
+def epoch_stream(
+    train_data: tf.data.Dataset, steps_per_epoch: int | None, start_epoch: int
+) -> tuple[tf.data.Dataset, int | None]:
+    """One stream of training batches that a resumed run enters where it left.
+
+    A finite dataset is repeated (``steps_per_epoch`` becomes its length), so
+    every epoch draws a new shuffle and new augmentations from one iterator,
+    and ``start_epoch * steps_per_epoch`` batches are skipped: a run resumed at
+    epoch ``k`` sees the batches an unbroken run sees in epoch ``k``, instead
+    of replaying epoch 0's order and augmentations. (Skipped batches are still
+    computed, so resuming late in a long run takes a little while.)
+    """
+    if steps_per_epoch is None:
+        cardinality = int(train_data.cardinality())
+        if cardinality < 0:  # infinite or unknown: Keras needs steps_per_epoch
+            if start_epoch:
+                print(f"Resuming at epoch {start_epoch}: the training data has no "
+                      "known length, so its order starts again from epoch 0's "
+                      "(pass steps_per_epoch to continue the stream instead).")
+            return train_data, None
+        train_data, steps_per_epoch = train_data.repeat(), cardinality
+    if start_epoch:
+        train_data = train_data.skip(start_epoch * steps_per_epoch)
+    return train_data, steps_per_epoch
 
 
 def fit(
@@ -229,22 +411,30 @@ def fit(
     steps_per_epoch: int | None = None,
     validation_steps: int | None = None,
     verbose: int | str = 2,
+    tensorboard: bool = True,
 ) -> dict[str, list[float]]:
     """``model.fit`` with :func:`make_callbacks`; saves ``model.keras`` at the end.
 
     With ``resume=False`` an old backup in ``out_dir`` is deleted first, so the
     run starts at epoch 0; with ``resume=True`` a killed run continues after its
-    last finished epoch. Returns the history of this call (epochs run now).
+    last finished epoch, with the callbacks' best values and counters, the
+    history (no epoch logged twice) and the data stream (see
+    :func:`epoch_stream`) where they were. Returns the history of this call
+    (epochs run now).
     """
     out = Path(out_dir)
     if not resume and (out / BACKUP_DIR).exists():
         shutil.rmtree(out / BACKUP_DIR)
-    schedule = isinstance(
-        getattr(model.optimizer, "_learning_rate", None),
-        keras.optimizers.schedules.LearningRateSchedule,
+    start_epoch = backed_up_epoch(out) if resume else 0
+    if resume:
+        _trim_history(out / HISTORY_FILE, start_epoch)
+    train_data, steps_per_epoch = epoch_stream(
+        train_data, steps_per_epoch, start_epoch
     )
+    schedule = follows_schedule(model.optimizer)
     callbacks = make_callbacks(
-        out, monitor=monitor, reduce_lr=not schedule, resume=resume
+        out, monitor=monitor, reduce_lr=not schedule, resume=resume,
+        tensorboard=tensorboard, start_epoch=start_epoch,
     )
     callbacks[-1:-1] = list(extra_callbacks)  # before the backup callback
     history = model.fit(
@@ -279,12 +469,11 @@ def build_deeplab(settings: DeepLabSettings, *, jit_compile: bool = False,
     decay_steps = None
     if settings.optimizer == "sgd" and steps_per_epoch:
         decay_steps = settings.epochs * steps_per_epoch
+    # the source recipe's weight decay: an L2 term in the loss, not decoupled
+    add_kernel_l2(model, settings.weight_decay)
     model.compile(
         optimizer=make_optimizer(
-            settings.optimizer,
-            settings.learning_rate,
-            decay_steps=decay_steps,
-            weight_decay=settings.weight_decay,
+            settings.optimizer, settings.learning_rate, decay_steps=decay_steps
         ),
         loss=losses.LOSSES[settings.loss](settings.num_classes),
         metrics=metrics.segmentation_metrics(settings.num_classes),
@@ -305,6 +494,7 @@ def train_deeplab(
     data_description: str = "",
     resume: bool = False,
     devices: Sequence[str] | None = None,
+    strategy: tf.distribute.Strategy | None = None,
     seed: int = 42,
     jit_compile: bool = False,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -318,7 +508,9 @@ def train_deeplab(
     truth and prediction), ``epochs`` (in total, resumed ones included), ``seconds``
     (training time of this call), ``profile``, ``data`` and ``weights``: those
     actually loaded, ``"random"`` after an offline ImageNet fallback).
-    Returns that metrics dictionary.
+    Returns that metrics dictionary. ``strategy``: one made earlier (a
+    ``MultiWorkerMirroredStrategy`` must exist before TensorFlow starts),
+    else :func:`select_strategy` picks one.
     """
     from seglab.data import voc_dataset
 
@@ -335,7 +527,7 @@ def train_deeplab(
         batch_size=settings.batch_size, progress=False,
     )
     steps = int(train_data.cardinality())
-    strategy = select_strategy(devices)
+    strategy = strategy or select_strategy(devices)
     with strategy.scope():
         model = build_deeplab(
             settings, jit_compile=jit_compile, steps_per_epoch=max(steps, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 from seglab.cli import CommandError, command_group
@@ -87,6 +88,9 @@ def run_train_deeplabv3(args: argparse.Namespace) -> int:
     """Train, write the outputs, print the final validation scores."""
     from seglab import config, train
 
+    # several machines (TF_CONFIG): the strategy must exist before TensorFlow
+    # starts, i.e. before the banner lists the devices
+    strategy = train.select_strategy() if os.environ.get("TF_CONFIG") else None
     try:
         profile = config.get_profile(args.profile)
     except config.ProfileError as error:
@@ -129,7 +133,7 @@ def run_train_deeplabv3(args: argparse.Namespace) -> int:
     try:
         result = train.train_deeplab(
             settings, data_root, out, data_description=description,
-            resume=args.resume, jit_compile=args.xla,
+            resume=args.resume, jit_compile=args.xla, strategy=strategy,
         )
     except DatasetError as error:
         raise CommandError(f"--data: {error}") from None

@@ -73,11 +73,26 @@ def fetch(archive: Archive, folder: Path, *, timeout: float = 10.0) -> Path:
         return target
     partial = target.with_name(target.name + ".part")
     start = partial.stat().st_size if partial.is_file() else 0
+    if start and md5sum(partial) == archive.md5:  # finished, but not renamed
+        os.replace(partial, target)
+        return target
     request = urllib.request.Request(archive.url)
     if start:
         request.add_header("Range", f"bytes={start}-")
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code != 416 or not start:
+            raise DownloadError(
+                f"{archive.url} answered HTTP {error.code} ({error.reason})"
+            ) from error
+        # 416: the .part file is as long as the archive (or longer) but does
+        # not match its MD5; asking for more cannot help
+        partial.unlink()
+        raise DownloadError(
+            f"{partial} was as long as {archive.filename} or longer but its MD5 "
+            "did not match; it was removed, run the command again"
+        ) from error
     except (TimeoutError, urllib.error.URLError, OSError) as error:
         raise DownloadError(
             f"cannot reach {archive.url} ({getattr(error, 'reason', error)}). "

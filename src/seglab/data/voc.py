@@ -9,7 +9,9 @@ RGB), so :func:`convert_labels` writes single-channel label PNGs once into
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -97,25 +99,8 @@ def mask_to_labels(path: Path, num_classes: int = NUM_VOC_CLASSES) -> np.ndarray
     return labels
 
 
-def convert_labels(
-    root: str | os.PathLike,
-    *,
-    ids: list[str] | None = None,
-    progress: bool = True,
-    num_classes: int = NUM_VOC_CLASSES,
-) -> Path:
-    """Write ``SegmentationClassRaw/<id>.png`` (grey labels) for every mask.
-
-    Idempotent: files newer than their source are skipped. Writes are atomic,
-    so an interrupted run never leaves a half-written label. Also checks that
-    each mask matches its image's size. Returns the output folder.
-    """
-    voc = find_voc(root)
-    source_dir = voc / "SegmentationClass"
-    out_dir = voc / RAW_DIR
-    out_dir.mkdir(exist_ok=True)
-    if ids is None:
-        ids = sorted(p.stem for p in source_dir.glob("*.png"))
+def _labels_to_write(source_dir: Path, out_dir: Path, ids: list[str]) -> list:
+    """(id, mask, label PNG) of every label missing or older than its mask."""
     todo = []
     for image_id in ids:
         source = source_dir / f"{image_id}.png"
@@ -125,6 +110,57 @@ def convert_labels(
         if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
             continue
         todo.append((image_id, source, target))
+    return todo
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried, not guessed)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def label_folder_outside(voc: Path) -> Path:
+    """Where the labels of a read-only VOC folder go: under the data home.
+
+    ``<data home>/labels/<folder name>-<hash of its path>/SegmentationClassRaw``.
+    """
+    from seglab import config
+
+    key = hashlib.sha1(str(voc.resolve()).encode()).hexdigest()[:10]
+    return config.data_home() / "labels" / f"{voc.name}-{key}" / RAW_DIR
+
+
+def convert_labels(
+    root: str | os.PathLike,
+    *,
+    ids: list[str] | None = None,
+    progress: bool = True,
+    num_classes: int = NUM_VOC_CLASSES,
+) -> Path:
+    """Write ``SegmentationClassRaw/<id>.png`` (grey labels) for every mask.
+
+    When the dataset folder is read-only the labels go under the data home
+    instead (:func:`label_folder_outside`); loaders find them there.
+
+    Idempotent: files newer than their source are skipped. Writes are atomic,
+    so an interrupted run never leaves a half-written label. Also checks that
+    each mask matches its image's size. Returns the output folder.
+    """
+    voc = find_voc(root)
+    source_dir = voc / "SegmentationClass"
+    if ids is None:
+        ids = sorted(p.stem for p in source_dir.glob("*.png"))
+    out_dir = voc / RAW_DIR
+    todo = _labels_to_write(source_dir, out_dir, ids)
+    if todo and not _writable(out_dir if out_dir.exists() else voc):
+        out_dir = label_folder_outside(voc)
+        if progress:
+            print(f"{voc} is read-only: writing label PNGs to {out_dir}")
+        todo = _labels_to_write(source_dir, out_dir, ids)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for image_id, source, target in tqdm(
         todo, desc="masks -> labels", disable=not progress or not todo
     ):
@@ -184,9 +220,9 @@ def voc_dataset(
     ids = read_split_ids(voc, split)
     if not ids:
         raise DatasetError(f"split {split!r} of {voc} is empty")
-    convert_labels(voc, ids=ids, progress=progress)
+    label_dir = convert_labels(voc, ids=ids, progress=progress)
     images = [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids]
-    labels = [str(voc / RAW_DIR / f"{i}.png") for i in ids]
+    labels = [str(label_dir / f"{i}.png") for i in ids]
     files = tf.data.Dataset.from_tensor_slices((images, labels))
     pairs = files.map(
         lambda image, label: (

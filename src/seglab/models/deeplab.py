@@ -222,7 +222,8 @@ def copy_stage_weights(source: keras.Model, features) -> int:
     """Copy ``source``'s weights into every same-named layer that built ``features``.
 
     Walks the graph back from the symbolic tensor ``features`` and stops at
-    layers that belong to ``source`` itself. Returns the number of layers copied.
+    layers that belong to ``source`` itself.
+    Returns the number of layers copied.
     """
     own = {id(layer) for layer in source.layers}
     copied, seen = 0, set()
@@ -241,13 +242,97 @@ def copy_stage_weights(source: keras.Model, features) -> int:
     return copied
 
 
+MOBILENETV2_BLOCKS = (
+    # (output channels, expansion, stride) of blocks 0..16, as keras.applications
+    (16, 1, 1), (24, 6, 2), (24, 6, 1), (32, 6, 2), (32, 6, 1), (32, 6, 1),
+    (64, 6, 2), (64, 6, 1), (64, 6, 1), (64, 6, 1), (96, 6, 1), (96, 6, 1),
+    (96, 6, 1), (160, 6, 2), (160, 6, 1), (160, 6, 1), (320, 6, 1),
+)
+"""MobileNetV2's inverted residual blocks (width 1.0)."""
+
+_MOBILENET_BN = {"epsilon": 1e-3, "momentum": 0.999}
+
+
+def inverted_residual_block(
+    x, filters: int, expansion: int, stride: int, block_id: int, dilation: int = 1
+):
+    """One MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear projection.
+
+    Layer names and weight shapes equal ``keras.applications`` MobileNetV2's
+    (``block_{id}_expand`` ... ``block_{id}_project_BN``; block 0 is
+    ``expanded_conv_*``), so its weights copy over. ``dilation`` dilates the
+    depthwise conv. ``(B, h, w, C)`` -> ``(B, h / stride, w / stride, filters)``.
+    """
+    inputs = x
+    in_channels = x.shape[-1]
+    prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
+    if block_id:
+        x = keras.layers.Conv2D(
+            expansion * in_channels, 1, use_bias=False, name=f"{prefix}expand"
+        )(x)
+        x = keras.layers.BatchNormalization(name=f"{prefix}expand_BN",
+                                            **_MOBILENET_BN)(x)
+        x = keras.layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
+    x = keras.layers.DepthwiseConv2D(
+        3, strides=stride, padding="same", dilation_rate=dilation, use_bias=False,
+        name=f"{prefix}depthwise",
+    )(x)
+    x = keras.layers.BatchNormalization(name=f"{prefix}depthwise_BN",
+                                        **_MOBILENET_BN)(x)
+    x = keras.layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
+    x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{prefix}project")(x)
+    x = keras.layers.BatchNormalization(name=f"{prefix}project_BN",
+                                        **_MOBILENET_BN)(x)
+    if in_channels == filters and stride == 1:
+        x = keras.layers.Add(name=f"{prefix}add")([inputs, x])
+    return x
+
+
+def mobilenetv2_strides_and_rates(output_stride: int) -> list[tuple[int, int]]:
+    """(stride, dilation) of each MobileNetV2 block for an ``output_stride``.
+
+    As DeepLab's model zoo does: once the feature map reaches ``output_stride``,
+    every later stride becomes 1 and the blocks *after* it are dilated by the
+    stride removed (so a 3x3 conv keeps its field of view).
+
+    >>> mobilenetv2_strides_and_rates(16)[13:]
+    [(1, 1), (1, 2), (1, 2), (1, 2)]
+    """
+    current, rate, plan = 2, 1, []  # Conv1 already has stride 2
+    for _, _, stride in MOBILENETV2_BLOCKS:
+        if current == output_stride and stride > 1:
+            plan.append((1, rate))
+            rate *= stride
+        else:
+            plan.append((stride, rate))
+            current *= stride
+    return plan
+
+
 def _mobilenetv2_features(preprocessed, weights, output_stride: int):
-    """MobileNetV2 features at output stride 16 or 8 (a light backbone)."""
-    base = keras.applications.MobileNetV2(
-        include_top=False, weights=weights, input_tensor=preprocessed
-    )
-    names = {8: "block_6_expand_relu", 16: "block_13_expand_relu", 32: "out_relu"}
-    return base.get_layer(names[output_stride]).output
+    """The whole MobileNetV2 (to block 16, 320 channels) at ``output_stride``.
+
+    DeepLab's MobileNetV2 variant: all 17 inverted residual blocks, strides
+    after ``output_stride`` removed and the following blocks dilated; the final
+    1x1 conv to 1280 channels (ImageNet classification only) is left out, as
+    in DeepLab. With ``weights``, every layer receives ``keras.applications``
+    MobileNetV2's weights (same names and shapes).
+    """
+    x = keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False,
+                            name="Conv1")(preprocessed)
+    x = keras.layers.BatchNormalization(name="bn_Conv1", **_MOBILENET_BN)(x)
+    x = keras.layers.ReLU(6.0, name="Conv1_relu")(x)
+    plan = mobilenetv2_strides_and_rates(output_stride)
+    for block_id, ((filters, expansion, _), (stride, rate)) in enumerate(
+        zip(MOBILENETV2_BLOCKS, plan, strict=True)
+    ):
+        x = inverted_residual_block(x, filters, expansion, stride, block_id, rate)
+    if weights is not None:
+        source = keras.applications.MobileNetV2(
+            include_top=False, weights=weights, input_shape=(None, None, 3)
+        )
+        copy_stage_weights(source, x)
+    return x
 
 
 def _build(inputs, backbone, weights, output_stride, rates, num_classes, dropout):
@@ -265,6 +350,17 @@ def _build(inputs, backbone, weights, output_stride, rates, num_classes, dropout
     logits = ResizeLike(name="upsample_to_input")(x, inputs)
     # logits stay float32 under mixed precision, for a stable softmax/loss
     return keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
+
+
+def _download_or_file_error(error: BaseException) -> bool:
+    """Whether ``error`` says the weights could not be fetched or read.
+
+    Only those errors fall back to random weights; any other error (a bug, a
+    bad argument) is raised, never hidden behind a silently untrained model.
+    """
+    if isinstance(error, OSError):  # urllib's URLError, a broken HDF5 file
+        return True
+    return str(error).startswith("URL fetch failure")  # keras get_file
 
 
 def deeplabv3(
@@ -322,7 +418,7 @@ def deeplabv3(
             num_classes, dropout,
         )
     except Exception as error:  # Keras raises a bare Exception when offline
-        if backbone_weights != "imagenet":
+        if backbone_weights != "imagenet" or not _download_or_file_error(error):
             raise
         print(
             f"ImageNet weights for {backbone} are unavailable "
