@@ -37,6 +37,7 @@ def test_train_unet_on_a_raw_pets_folder_writes_the_shared_outputs(trained):
     assert metrics["weights"] == "random" and metrics["epochs"] == 1
     assert metrics["settings"]["class_weights"] == [1.0, 1.0, 3.0]
     assert set(metrics["per_class_iou"]) == {"pet", "background", "border"}
+    assert set(metrics["per_class_f1"]) == {"pet", "background", "border"}
     assert metrics["synthetic_data"] is True and "synthetic" in metrics["data"]
     assert 0.0 <= metrics["mean_iou"] <= 1.0
 
@@ -48,6 +49,7 @@ def test_evaluate_prints_json_with_per_class_iou(trained, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 4 and report["image_size"] == 64
     assert set(report["per_class_iou"]) == {"pet", "background", "border"}
+    assert 0.0 <= report["mean_f1"] <= 1.0
     assert sum(report["class_pixels"].values()) == 4 * 64 * 64
 
 

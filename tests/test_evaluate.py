@@ -28,17 +28,21 @@ def _numpy_scores(images, labels):
     np.add.at(matrix, (labels[valid], predictions[valid]), 1)
     iou = np.diag(matrix) / (matrix.sum(0) + matrix.sum(1) - np.diag(matrix))
     recall = np.diag(matrix) / matrix.sum(1)
-    return matrix, iou, recall
+    precision = np.diag(matrix) / matrix.sum(0)
+    f1 = 2 * precision * recall / (precision + recall)
+    return matrix, iou, recall, f1
 
 
 def test_scores_match_a_numpy_confusion_matrix_over_the_whole_dataset():
     images, labels = _data()
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
     result = evaluate.evaluate_model(_channel_model(), ds)
-    matrix, iou, recall = _numpy_scores(images, labels)
+    matrix, iou, recall, f1 = _numpy_scores(images, labels)
     np.testing.assert_array_equal(result["confusion_matrix"], matrix)
     np.testing.assert_allclose(result["per_class_iou"], iou)
     assert result["mean_iou"] == pytest.approx(iou.mean())
+    np.testing.assert_allclose(result["per_class_f1"], f1)
+    assert result["mean_f1"] == pytest.approx(f1.mean())
     assert result["mean_accuracy"] == pytest.approx(recall.mean())
     assert result["pixel_accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
     assert result["images"] == 5
@@ -128,8 +132,11 @@ def test_report_and_json_name_every_class():
     assert all(name in text for name in ("pet", "background", "border"))
     report = evaluate.to_json(result)
     assert set(report["per_class_iou"]) == {"pet", "background", "border"}
+    assert set(report["per_class_f1"]) == {"pet", "background", "border"}
+    assert report["mean_f1"] == pytest.approx(result["mean_f1"])
+    assert "mean F1" in text
     table = evaluate.per_class_table(result)
-    assert isinstance(table, pd.DataFrame) and table.shape == (3, 3)
+    assert isinstance(table, pd.DataFrame) and table.shape == (3, 4)
 
 
 def test_load_model_errors_name_the_path_and_the_fix(tmp_path):

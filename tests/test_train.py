@@ -211,7 +211,8 @@ def test_cli_trains_deeplabv3_and_writes_its_outputs(tmp_path, voc_root, capsys)
     assert any((out / "logs").rglob("events.out.tfevents*"))
     result = json.loads((out / "metrics.json").read_text())
     for key in ("pixel_accuracy", "mean_accuracy", "mean_iou", "per_class_iou",
-                "epochs", "seconds", "profile", "data", "weights"):
+                "mean_f1", "per_class_f1", "epochs", "seconds", "profile", "data",
+                "weights"):
         assert key in result, key
     assert result["epochs"] == 1 and result["profile"] == "quick"
     assert result["weights"] == "random" and len(result["per_class_iou"]) == 21

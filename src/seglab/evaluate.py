@@ -35,10 +35,11 @@ def evaluate_model(
     """Score ``model`` (inference mode) over every batch of ``dataset``.
 
     ``dataset`` yields ``(images (B, H, W, 3) float32, labels (B, H, W) int)``.
-    Returns ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou`` (floats),
-    ``per_class_iou`` ``(C,)`` float64 (NaN: class absent from truth and
-    prediction), ``confusion_matrix`` ``(C, C)`` int64 (rows: truth),
-    ``class_pixels`` ``(C,)`` int64 (labelled pixels per class) and ``images``.
+    Returns ``pixel_accuracy``, ``mean_accuracy``, ``mean_iou``, ``mean_f1``
+    (floats), ``per_class_iou`` and ``per_class_f1`` ``(C,)`` float64 (NaN:
+    class absent from truth and prediction), ``confusion_matrix`` ``(C, C)``
+    int64 (rows: truth), ``class_pixels`` ``(C,)`` int64 (labelled pixels per
+    class) and ``images``.
     """
     if num_classes is None:
         num_classes = int(model.output_shape[-1])
@@ -231,7 +232,7 @@ def class_names_for(num_classes: int) -> tuple[str, ...]:
 def per_class_table(
     result: dict, class_names: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """Per-class IoU, accuracy (recall) and labelled pixels as a DataFrame."""
+    """Per-class IoU, F1, accuracy (recall) and labelled pixels as a DataFrame."""
     matrix = np.asarray(result["confusion_matrix"], dtype=np.float64)
     names = class_names or class_names_for(len(matrix))
     true_counts = matrix.sum(axis=1)
@@ -240,6 +241,7 @@ def per_class_table(
     return pd.DataFrame(
         {
             "iou": result["per_class_iou"],
+            "f1": result["per_class_f1"],
             "accuracy": recall,
             "pixels": true_counts.astype(np.int64),
         },
@@ -263,6 +265,11 @@ def to_json(result: dict, class_names: Sequence[str] | None = None) -> dict:
             name: number(v)
             for name, v in zip(names, result["per_class_iou"], strict=True)
         },
+        "mean_f1": number(result["mean_f1"]),
+        "per_class_f1": {
+            name: number(v)
+            for name, v in zip(names, result["per_class_f1"], strict=True)
+        },
         "class_pixels": {
             name: int(v) for name, v in zip(names, result["class_pixels"], strict=True)
         },
@@ -272,20 +279,26 @@ def to_json(result: dict, class_names: Sequence[str] | None = None) -> dict:
 
 
 def format_report(result: dict, class_names: Sequence[str] | None = None) -> str:
-    """A plain-text report: the three scores and a per-class table."""
+    """A plain-text report: the four scores and a per-class table."""
     table = per_class_table(result, class_names)
     lines = [
         f"images         : {result['images']}",
         f"pixel accuracy : {result['pixel_accuracy']:.4f}",
         f"mean accuracy  : {result['mean_accuracy']:.4f}",
         f"mean IoU       : {result['mean_iou']:.4f}",
+        f"mean F1        : {result['mean_f1']:.4f}",
         "",
-        f"{'class':<14}{'IoU':>8}{'acc':>8}{'pixels':>12}",
+        f"{'class':<14}{'IoU':>8}{'F1':>8}{'acc':>8}{'pixels':>12}",
     ]
+
+    def cell(value: float) -> str:
+        return "-" if np.isnan(value) else f"{value:.4f}"
+
     for name, row in table.iterrows():
-        iou = "-" if np.isnan(row["iou"]) else f"{row['iou']:.4f}"
-        acc = "-" if np.isnan(row["accuracy"]) else f"{row['accuracy']:.4f}"
-        lines.append(f"{name:<14}{iou:>8}{acc:>8}{int(row['pixels']):>12}")
+        lines.append(
+            f"{name:<14}{cell(row['iou']):>8}{cell(row['f1']):>8}"
+            f"{cell(row['accuracy']):>8}{int(row['pixels']):>12}"
+        )
     return "\n".join(lines)
 
 

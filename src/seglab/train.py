@@ -559,8 +559,9 @@ def write_metrics(
     """Score ``model`` on ``dataset`` and write ``out/metrics.json``; returns it.
 
     Shared by ``train deeplabv3`` and ``train unet``: pixel accuracy, mean
-    accuracy, mIoU, per-class IoU by class name (null for classes absent from
-    truth and prediction), epochs, seconds, profile, data and weights.
+    accuracy, mIoU, per-class IoU, mean and per-class F1 by class name (null
+    for classes absent from truth and prediction), epochs, seconds, profile,
+    data and weights.
     """
     from seglab.evaluate import class_names_for
 
@@ -573,6 +574,14 @@ def write_metrics(
             name: _json_number(v)
             for name, v in zip(
                 class_names_for(settings.num_classes), scores["per_class_iou"],
+                strict=True,
+            )
+        },
+        "mean_f1": scores["mean_f1"],
+        "per_class_f1": {
+            name: _json_number(v)
+            for name, v in zip(
+                class_names_for(settings.num_classes), scores["per_class_f1"],
                 strict=True,
             )
         },
