@@ -147,6 +147,16 @@ def test_sandbox_command_binds_only_the_submission_and_a_read_only_python():
     assert command[-3:] == ["python", "-m", "ipykernel_launcher"]
 
 
+def test_python_under_tmp_stays_visible_over_the_private_tmp(monkeypatch):
+    """A CI clone under /tmp: its environment is bound after /tmp is mounted."""
+    monkeypatch.setattr(sandbox, "_python_paths", lambda: ("/tmp/clone/.venv",))
+    manager = sandbox.SandboxedKernelManager(memory_limit=2**30, max_processes=64)
+    command = manager.wrap(["python", "-m", "ipykernel_launcher"], Path("/s"))
+    private_tmp = command.index("/tmp", command.index("--tmpfs"))
+    python_bind = command.index("/tmp/clone/.venv")
+    assert command[python_bind - 1] == "--ro-bind" and python_bind > private_tmp
+
+
 def test_missing_bubblewrap_fails_loudly_with_the_fix(monkeypatch):
     sandbox.probe.cache_clear()
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)

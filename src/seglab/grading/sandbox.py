@@ -89,8 +89,9 @@ def probe() -> str:
             return f"`{tool}` is not installed"
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         return "`setpriv` (util-linux) is needed to drop root for the sandbox"
-    command = _bwrap_prefix() + _system_binds() + ["--"] + _privilege_drop() + [
-        sys.executable, "-c", "0"]
+    command = (_bwrap_prefix() + _system_binds() + ["--tmpfs", "/tmp"]
+               + _python_binds() + ["--"] + _privilege_drop()
+               + [sys.executable, "-c", "import seglab"])
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -182,6 +183,14 @@ def _system_binds() -> list[str]:
     for name in ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    return args
+
+
+def _python_binds() -> list[str]:
+    """Read-only binds of the Python environment. They come after the private
+    ``/tmp`` is mounted, so an environment that lives under ``/tmp`` (a CI
+    clone, say) stays visible."""
+    args = []
     for path in _python_paths():
         if not path.startswith("/usr/"):
             args += _parents(path) + ["--ro-bind", path, path]
@@ -304,6 +313,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             "--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", "/tmp",
             "--perms", "0755", "--dir", "/home",
             "--perms", "0777", "--size", str(self.tmp_size), "--tmpfs", KERNEL_HOME,
+            *_python_binds(),
             "--bind", str(root / "submission"), self.work_dir,
             *_parents(run), "--bind", run, run,
             "--chdir", self.work_dir, *env, "--",
