@@ -50,6 +50,8 @@ CITED: list[tuple[str, str, str]] = [
     (LESSON_04, r"87 % mean accuracy", BOOK),
     (LESSON_04, r"91 % pixel accuracy", BOOK),
     (LESSON_04, r"45 minutes on an RTX 2070", "the book chapter's run time"),
+    (LESSON_04, r"momentum 0\.9 the L2", "the source recipe's SGD momentum"),
+    (LESSON_04, r"1 / \(1 − 0\.9\) = 10 times as", "arithmetic on that momentum"),
     (LESSON_06, r"62 % mIoU", BOOK),
     (LESSON_06, r"32\.5 %", "the book chapter's ResNet-50 U-Net result"),
     (LESSON_06, r"~1\.5 k images", "VOC 2012 has 1,464 training masks"),
