@@ -566,25 +566,20 @@ def write_metrics(
     from seglab.evaluate import class_names_for
 
     scores = metrics.evaluate(model, dataset, settings.num_classes)
+    names = class_names_for(settings.num_classes)
+
+    def by_class(values) -> dict:
+        return {
+            name: _json_number(v) for name, v in zip(names, values, strict=True)
+        }
+
     result = {
         "pixel_accuracy": scores["pixel_accuracy"],
         "mean_accuracy": scores["mean_accuracy"],
         "mean_iou": scores["mean_iou"],
-        "per_class_iou": {
-            name: _json_number(v)
-            for name, v in zip(
-                class_names_for(settings.num_classes), scores["per_class_iou"],
-                strict=True,
-            )
-        },
+        "per_class_iou": by_class(scores["per_class_iou"]),
         "mean_f1": scores["mean_f1"],
-        "per_class_f1": {
-            name: _json_number(v)
-            for name, v in zip(
-                class_names_for(settings.num_classes), scores["per_class_f1"],
-                strict=True,
-            )
-        },
+        "per_class_f1": by_class(scores["per_class_f1"]),
         **(extra or {}),
         "epochs": _epochs_done(out / HISTORY_FILE, history),
         "seconds": round(seconds, 1),
