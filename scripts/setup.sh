@@ -46,26 +46,28 @@ print("VOC format :", synthetic.ensure_voc())
 print("Pets format:", synthetic.ensure_pets())
 PY
 
+# apt_install PACKAGE WHAT_FAILS: a Debian package, as root or through sudo;
+# without either, say what will not work.
+apt_install() {
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then :
+  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    apt=(sudo "${apt[@]}")
+  else
+    echo "setup.sh: cannot install $1 here (no apt-get/root): $2" >&2
+    return 0
+  fi
+  "${apt[@]}" update -qq && "${apt[@]}" install -y -qq "$1" >/dev/null
+}
+
 # Graded kernels run in a bubblewrap sandbox (seglab.grading.sandbox); grading
 # refuses to start on Linux without it.
 if [ "$(uname -s)" = Linux ] && ! command -v bwrap >/dev/null 2>&1; then
   echo "== installing bubblewrap (the sandbox for graded notebooks)"
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-  else
-    echo "setup.sh: cannot install bubblewrap here (no apt-get/root); install it with your package manager, or grading will stop and say how." >&2
-  fi
+  apt_install bubblewrap "install it with your package manager, or grading will stop and say how."
 fi
 
 if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   echo "== installing Chromium for the browser tests"
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "setup.sh: cannot install Chromium here (no apt-get/root); the browser tests will fail with instructions." >&2
-  fi
+  apt_install chromium "the browser tests will fail with instructions."
 fi

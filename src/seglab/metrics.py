@@ -111,6 +111,15 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
     def _matrix(self):
         return tf.cast(tf.convert_to_tensor(self.total_confusion), tf.float64)
 
+    @staticmethod
+    def _mean_where(values, present):
+        """float32 mean of ``values`` over the classes where ``present`` holds."""
+        present = tf.cast(present, tf.float64)
+        value = tf.math.divide_no_nan(
+            tf.reduce_sum(values * present), tf.reduce_sum(present)
+        )
+        return tf.cast(value, tf.float32)
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),
@@ -144,12 +153,8 @@ class MeanAccuracy(ConfusionMatrixMetric):
     def result(self):
         matrix = self._matrix()
         true_counts = tf.reduce_sum(matrix, axis=1)
-        present = tf.cast(true_counts > 0, tf.float64)
         recall = tf.math.divide_no_nan(tf.linalg.diag_part(matrix), true_counts)
-        value = tf.math.divide_no_nan(
-            tf.reduce_sum(recall * present), tf.reduce_sum(present)
-        )
-        return tf.cast(value, tf.float32)
+        return self._mean_where(recall, true_counts > 0)
 
 
 @keras.saving.register_keras_serializable(package="seglab")
@@ -171,11 +176,7 @@ class MeanIoU(ConfusionMatrixMetric):
 
     def result(self):
         iou, present = self._iou_and_present()
-        present = tf.cast(present, tf.float64)
-        value = tf.math.divide_no_nan(
-            tf.reduce_sum(iou * present), tf.reduce_sum(present)
-        )
-        return tf.cast(value, tf.float32)
+        return self._mean_where(iou, present)
 
     def per_class_iou(self) -> np.ndarray:
         """``(C,)`` float64 IoU per class; NaN for classes absent from both."""
@@ -198,12 +199,8 @@ class MeanF1(ConfusionMatrixMetric):
         matrix = self._matrix()
         true_positive = tf.linalg.diag_part(matrix)
         denominator = tf.reduce_sum(matrix, axis=0) + tf.reduce_sum(matrix, axis=1)
-        present = tf.cast(denominator > 0, tf.float64)
         f1 = tf.math.divide_no_nan(2 * true_positive, denominator)
-        value = tf.math.divide_no_nan(
-            tf.reduce_sum(f1 * present), tf.reduce_sum(present)
-        )
-        return tf.cast(value, tf.float32)
+        return self._mean_where(f1, denominator > 0)
 
     def per_class_f1(self) -> np.ndarray:
         """``(C,)`` float64 F1 per class; NaN for classes absent from both."""
