@@ -19,7 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seglab import bench, config, losses
+from seglab import config, losses
+from seglab.bench import train as bench_train
 from seglab.models import deeplabv3
 from seglab.train import deeplab_settings
 
@@ -55,7 +56,7 @@ def time_steps(
     rng = np.random.default_rng(0)
     images = rng.random((batch, size, size, 3), dtype=np.float32)
     labels = rng.integers(0, settings.num_classes, (batch, size, size)).astype(np.int32)
-    timing = bench.time_training_steps(model, images, labels, steps)
+    timing = bench_train.time_training_steps(model, images, labels, steps)
     keras.mixed_precision.set_global_policy("float32")
     return timing["first_step_s"], timing["step_s"], timing["images_per_s"]
 

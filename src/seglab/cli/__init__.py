@@ -13,11 +13,11 @@ import sys
 
 # Modules that add sub-commands; each defines ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "seglab.commands",
+    "seglab.cli.data",
     "seglab.train_cli",
     "seglab.grading",
     "seglab.model_commands",
-    "seglab.bench",
+    "seglab.cli.bench",
 )
 
 
