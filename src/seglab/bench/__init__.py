@@ -5,7 +5,7 @@ Cases (each in its own process, so that its peak memory is its own):
 - ``pipeline``: images/s of :func:`seglab.data.voc_dataset` with the training
   settings (augmentation, shuffle) on VOC-sized images (about 500 x 375),
   cold first epoch and warm (cached) epochs, side by side with the book's
-  design, :func:`seglab.data.baseline.numpy_function_dataset`.
+  design, :func:`seglab.data.book_pipeline.numpy_function_dataset`.
 - ``labels``: colour map -> labels, :func:`seglab.palette.color_to_label`
   against a per-pixel Python loop (timed on a few images, extrapolated).
 - ``train``: DeepLabV3 and U-Net training steps at each profile's image size

@@ -44,7 +44,7 @@ def _read_files(folder: Path) -> None:
 
 def bench_pipeline(level: Level) -> dict:
     """``voc_dataset`` vs the book's pipeline: cold and warm epochs, images/s."""
-    from seglab.data import baseline, voc
+    from seglab.data import book_pipeline, voc
 
     root = voc_sized_data(level.pipeline_images)
     folder = voc.find_voc(root)
@@ -63,7 +63,7 @@ def bench_pipeline(level: Level) -> dict:
         "seglab voc_dataset": lambda: voc.voc_dataset(
             folder, "train", shuffle=True, progress=False, **settings
         ),
-        "book (numpy_function + PIL)": lambda: baseline.numpy_function_dataset(
+        "book (numpy_function + PIL)": lambda: book_pipeline.numpy_function_dataset(
             folder, "train", **settings
         ),
     }
