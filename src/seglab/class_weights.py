@@ -90,7 +90,7 @@ def sample_weights_from_masks(
     :func:`normalise_class_weights`); pixels labelled ``ignore_label`` get
     weight 0. Labels outside ``[0, C)`` raise an error.
     """
-    table = tf.constant(_checked(class_weights))
+    table = tf.constant(as_weight_table(class_weights))
     masks = tf.cast(masks, tf.int32)
     ignored = tf.equal(masks, ignore_label)
     safe = tf.where(ignored, tf.zeros_like(masks), masks)
@@ -104,7 +104,7 @@ def sample_weights_from_masks(
     return tf.where(ignored, tf.zeros_like(weights), weights)
 
 
-def _checked(class_weights: Sequence[float]) -> np.ndarray:
+def as_weight_table(class_weights: Sequence[float]) -> np.ndarray:
     """``class_weights`` as float32, after the checks of the normaliser."""
     normalise_class_weights(class_weights)  # raises on bad weights
     return np.asarray(class_weights, dtype=np.float32)

@@ -33,7 +33,7 @@ REFERENCE_RATES = (6, 12, 18)
 REFERENCE_IMAGE_SIZE = 513
 """Crop size those rates were chosen for (a 33 x 33 map at output stride 16)."""
 
-_BN_EPSILON = 1.001e-5  # ResNet-50's BatchNormalization epsilon in keras.applications
+BN_EPSILON = 1.001e-5  # ResNet-50's BatchNormalization epsilon in keras.applications
 
 
 @keras.saving.register_keras_serializable(package="seglab")
@@ -115,7 +115,7 @@ def atrous_rates_for(
     return tuple(rates)
 
 
-def _conv_bn_relu(x, filters: int, kernel_size: int, name: str, dilation: int = 1):
+def conv_bn_relu(x, filters: int, kernel_size: int, name: str, dilation: int = 1):
     """Conv (no bias) -> BN -> ReLU, the unit every ASPP branch uses."""
     x = keras.layers.Conv2D(
         filters,
@@ -141,20 +141,20 @@ def dilated_bottleneck(
     if shortcut_conv:
         shortcut = keras.layers.Conv2D(4 * filters, 1, name=f"{name}_0_conv")(x)
         shortcut = keras.layers.BatchNormalization(
-            epsilon=_BN_EPSILON, name=f"{name}_0_bn"
+            epsilon=BN_EPSILON, name=f"{name}_0_bn"
         )(shortcut)
     else:
         shortcut = x
     y = keras.layers.Conv2D(filters, 1, name=f"{name}_1_conv")(x)
-    y = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_1_bn")(y)
+    y = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_1_bn")(y)
     y = keras.layers.Activation("relu", name=f"{name}_1_relu")(y)
     y = keras.layers.Conv2D(
         filters, 3, padding="same", dilation_rate=dilation, name=f"{name}_2_conv"
     )(y)
-    y = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_2_bn")(y)
+    y = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_2_bn")(y)
     y = keras.layers.Activation("relu", name=f"{name}_2_relu")(y)
     y = keras.layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(y)
-    y = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_3_bn")(y)
+    y = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_3_bn")(y)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -184,17 +184,17 @@ def atrous_spatial_pyramid_pooling(
     pooling branch convolves the *pooled* features and then resizes that
     result to the feature map's dynamic size.
     """
-    branches = [_conv_bn_relu(features, filters, 1, name=f"{name}_1x1")]
+    branches = [conv_bn_relu(features, filters, 1, name=f"{name}_1x1")]
     for index, rate in enumerate(rates, start=1):
         branches.append(
-            _conv_bn_relu(
+            conv_bn_relu(
                 features, filters, 3, name=f"{name}_atrous{index}", dilation=rate
             )
         )
     pooled = keras.layers.GlobalAveragePooling2D(
         keepdims=True, name=f"{name}_image_pool"
     )(features)
-    pooled = _conv_bn_relu(pooled, filters, 1, name=f"{name}_image_pool_1x1")
+    pooled = conv_bn_relu(pooled, filters, 1, name=f"{name}_image_pool_1x1")
     branches.append(ResizeLike(name=f"{name}_image_pool_resize")(pooled, features))
     return keras.layers.Concatenate(name=f"{name}_concat")(branches)
 
@@ -343,7 +343,7 @@ def _build(inputs, backbone, weights, output_stride, rates, num_classes, dropout
     else:
         features = _mobilenetv2_features(preprocessed, weights, output_stride)
     x = atrous_spatial_pyramid_pooling(features, rates)
-    x = _conv_bn_relu(x, 256, 1, name="aspp_projection")
+    x = conv_bn_relu(x, 256, 1, name="aspp_projection")
     if dropout:
         x = keras.layers.Dropout(dropout, name="aspp_dropout")(x)
     x = keras.layers.Conv2D(num_classes, 1, name="classifier")(x)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from seglab.augment_layers import PairedRandomFlip
+from seglab.data.augment import PairedRandomFlip
 
 
 def _batch(size=16):
