@@ -199,6 +199,7 @@ def test_cli_evaluate_and_export_use_the_stored_size(tmp_path, capsys, voc_root)
     assert cli.main(["export", str(path), str(tmp_path / "saved")]) == 0
     info = export.exported_info(tmp_path / "saved")
     assert info["input_size"] == [24, 24]
+    assert info["max_logit_side"] == export.MAX_LOGIT_SIDE
     (tmp_path / "run" / model_info.INFO_FILE).unlink()  # an old run
     assert cli.main(["export", str(path), str(tmp_path / "old")]) == 1
     assert "--image-size" in capsys.readouterr().err

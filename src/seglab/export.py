@@ -156,6 +156,8 @@ def export_saved_model(
         "input_size": list(serving_input_size(model, image_size)),
         "class_names": list(class_names_for(num_classes)),
         "signature": SIGNATURE,
+        "preprocessing": "aspect ratio kept, grey padding cropped off the logits",
+        "max_logit_side": MAX_LOGIT_SIDE,
     }
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return out
