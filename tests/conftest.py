@@ -15,6 +15,66 @@ import tensorflow as tf
 tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
+def _threads_per_worker() -> int | None:
+    """TensorFlow threads for one pytest-xdist worker, or None outside xdist.
+
+    Each worker is a process of its own; left alone, every one of them sizes
+    its thread pools to all the cores, and with ``-n 2`` on two cores the
+    workers' threads fight over them. Sharing the cores out keeps each
+    worker's threads busy. ``SEGLAB_TEST_THREADS`` overrides the figure
+    (``0`` keeps TensorFlow's default).
+    """
+    chosen = os.environ.get("SEGLAB_TEST_THREADS")
+    if chosen is not None:
+        return int(chosen) or None
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if not workers:
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+_THREADS = _threads_per_worker()
+if _THREADS:
+    tf.config.threading.set_intra_op_parallelism_threads(_THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(_THREADS)
+
+
+# Seconds each long file took in a CI run on two cores (junit, summed per
+# file). pytest-xdist's ``--dist loadfile`` hands files out in collection
+# order (with ``--no-loadscope-reorder``; by default it starts with the files
+# that hold the most tests, which put one-test files such as the full-profile
+# dry run last); starting the longest first lets both workers finish
+# together. Files not listed keep their order after these.
+LONGEST_FIRST = {
+    "lessons/05_unet_pets.ipynb": 505,
+    "lessons/06_evaluation.ipynb": 454,
+    "lessons/04_deeplabv3.ipynb": 217,
+    "tests/test_grading_attacks.py": 204,
+    "tests/test_full_profile.py": 174,
+    "tests/test_train.py": 135,
+    "tests/test_synthetic_difficulty.py": 126,
+    "tests/test_cli_models.py": 97,
+    "tests/test_assignment_tests.py": 72,
+    "tests/test_bench.py": 59,
+    "tests/test_distributed.py": 58,
+    "tests/test_export.py": 48,
+}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Put the longest files first (a stable sort keeps each file's order)."""
+    root = config.rootpath
+
+    def cost(item) -> int:
+        try:
+            path = item.path.relative_to(root).as_posix()
+        except ValueError:
+            return 0
+        return -LONGEST_FIRST.get(path, 0)
+
+    items.sort(key=cost)
+
+
 @pytest.fixture(scope="session")
 def voc_root():
     """Root of the built-in VOC-format dataset (``VOCdevkit/`` inside)."""
