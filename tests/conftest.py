@@ -24,8 +24,8 @@ def _threads_per_worker() -> int | None:
     worker's threads busy. ``SEGLAB_TEST_THREADS`` overrides the figure
     (``0`` keeps TensorFlow's default).
     """
-    chosen = os.environ.get("SEGLAB_TEST_THREADS")
-    if chosen is not None:
+    chosen = os.environ.get("SEGLAB_TEST_THREADS", "").strip()
+    if chosen:
         return int(chosen) or None
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if not workers:
