@@ -1,4 +1,5 @@
-"""Shared fixtures: the built-in datasets, generated once per test session."""
+"""Shared fixtures (the built-in datasets, generated once per test session),
+TensorFlow's thread pools and the order in which the files start."""
 
 from __future__ import annotations
 
@@ -15,25 +16,20 @@ import tensorflow as tf
 tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
-def _threads_per_worker() -> int | None:
-    """TensorFlow threads for one pytest-xdist worker, or None outside xdist.
+def _test_threads() -> int | None:
+    """TensorFlow's thread-pool size for this test process, if one is chosen.
 
-    Each worker is a process of its own; left alone, every one of them sizes
-    its thread pools to all the cores, and with ``-n 2`` on two cores the
-    workers' threads fight over them. Sharing the cores out keeps each
-    worker's threads busy. ``SEGLAB_TEST_THREADS`` overrides the figure
-    (``0`` keeps TensorFlow's default).
+    ``SEGLAB_TEST_THREADS=N`` sets both pools to N threads (say 1 for each of
+    two pytest-xdist workers on two cores); unset or ``0`` keeps TensorFlow's
+    default, one thread per core in every process. Measured on a shared
+    two-core machine, one thread per worker saved no CPU time, so the default
+    stays.
     """
     chosen = os.environ.get("SEGLAB_TEST_THREADS", "").strip()
-    if chosen:
-        return int(chosen) or None
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if not workers:
-        return None
-    return max(1, (os.cpu_count() or 1) // workers)
+    return (int(chosen) or None) if chosen else None
 
 
-_THREADS = _threads_per_worker()
+_THREADS = _test_threads()
 if _THREADS:
     tf.config.threading.set_intra_op_parallelism_threads(_THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(_THREADS)
