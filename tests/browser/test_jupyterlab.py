@@ -4,7 +4,7 @@ The first lesson is run from JupyterLab's Run menu in the quick profile, and
 lesson 5 up to its first figure, which must show real Oxford-IIIT Pet photos
 (the sample that ships with the course); then nbgrader's Assignment List
 (student) and Formgrader (instructor) are opened from the Nbgrader menu.
-Screenshots go to test-artifacts/browser/
+Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
