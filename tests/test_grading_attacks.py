@@ -255,7 +255,7 @@ MEMORY_HOG = "hog = bytearray(32 * 1024**3)\nhog[::4096] = b'x' * len(hog[::4096
 def _flood(kind: str) -> str:
     if kind == "errors":
         return ("from IPython.display import display\n"
-                "for i in range(3000):\n"
+                "for i in range(1500):\n"
                 "    display({'text/plain': 'E' * 20000}, raw=True)\n"
                 "raise ValueError('x' * 1_000_000)")
     return ("import sys\nfor i in range(5000):\n"
@@ -372,13 +372,13 @@ SANDBOX_ATTACKS: dict[str, tuple[str, Builder]] = {
     "memory_hog": ("allocates 32 GB", _in_first_answer(_constant(MEMORY_HOG))),
     "fill_disk": ("writes 2 GB into its folder, home, /tmp, /var/tmp, /dev/shm",
                   _in_first_answer(_constant(FILL_DISK))),
-    "flood_outputs": ("thousands of large display outputs and a huge error",
+    "flood_outputs": ("1500 display outputs (30 MB) and a 1 MB error",
                       _in_first_answer(_constant(_flood("errors")))),
     "flood_streams": ("25 MB on stdout and stderr",
                       _in_first_answer(_constant(_flood("streams")))),
-    "widget_state": ("2000 widgets with large state", _in_first_answer(_constant(
+    "widget_state": ("1000 widgets with 30 MB of state", _in_first_answer(_constant(
         "import ipywidgets\nwidgets = [ipywidgets.Textarea(value='w' * 30_000)\n"
-        "           for _ in range(2000)]\nwidgets[0]"))),
+        "           for _ in range(1000)]\nwidgets[0]"))),
 }
 """Attacks on the machine and the grader's limits: on every assignment."""
 
@@ -417,9 +417,9 @@ def _attacks_for(name: str) -> dict[str, tuple[str, Builder]]:
 
 JOBS = 2
 """Honest submissions graded at once (each with its own worker and sandbox)."""
-ATTACK_JOBS = 4
-"""Attack submissions graded at once: many of them only wait (on a time limit,
-a sleep, a killed kernel), so a third and fourth worker use the idle time."""
+ATTACK_JOBS = 3
+"""Attack submissions graded at once (many of them only wait: on a time limit,
+a sleep, a killed kernel; a third worker uses that idle time)."""
 TIME_BUDGET = 20
 """The test course's time budget per notebook (the course default is 60 s)."""
 
