@@ -152,7 +152,8 @@ def _bwrap_prefix() -> list[str]:
 
     As an ordinary user, bwrap makes a user namespace (so the process limit
     counts only the sandbox's processes). As root it runs privileged, without
-    one, and keeps only the capability to switch to ``nobody`` inside.
+    one, and keeps only the capability to switch to the sandbox's own user
+    (``sandbox_uid``) inside.
     """
     common = ["--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
               "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
