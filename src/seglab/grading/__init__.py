@@ -832,8 +832,13 @@ class _orphans_reaped:
                 pass
         doomed = [p for p in me.children(recursive=True) if p.pid not in spared]
         killed = []
-        for process in doomed:
+        for process in list(doomed):
             try:
+                # A process a running worker started after ``spared`` was
+                # taken (a new kernel) is that worker's, not an orphan.
+                if any(parent.pid in keep for parent in process.parents()):
+                    doomed.remove(process)
+                    continue
                 killed.append(" ".join(process.cmdline())[:80] or process.name())
                 process.kill()
             except psutil.Error:

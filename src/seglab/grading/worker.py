@@ -58,6 +58,11 @@ def child_main(request_path: str) -> None:
     """Entry point of a forked worker: own session, output to ``worker.log``,
     and (Linux) killed when the grading process dies."""
     os.setsid()
+    # The kernel's scratch copy goes inside the submission's scratch folder,
+    # which the grading process removes even when the kernel kills this worker.
+    import tempfile
+
+    tempfile.tempdir = str(Path(request_path).parent)
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
