@@ -1,9 +1,10 @@
+import argparse
 import dataclasses
 
 import numpy as np
 import pytest
 
-from seglab import train_unet
+from seglab import model_commands, train_unet
 
 
 def test_full_profile_is_the_tutorials_run():
@@ -92,13 +93,12 @@ def test_pets_source_accepts_folders_and_rejects_missing_ones(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("flag", "expected"), [(None, (1.0, 1.0, 2.0)), ("none", None), ("1,1,3", (1.0, 1.0, 3.0))]
+    ("flag", "expected"),
+    [(None, (1.0, 1.0, 2.0)), ("none", None), ("1,1,3", (1.0, 1.0, 3.0))],
 )
-def test_class_weight_flag_overrides_the_recipe_only_when_given(monkeypatch, flag, expected):
-    import argparse
-
-    from seglab import model_commands
-
+def test_class_weight_flag_overrides_the_recipe_only_when_given(
+    monkeypatch, flag, expected
+):
     recipe = dataclasses.replace(train_unet.unet_settings("quick"),
                                  class_weights=(1.0, 1.0, 2.0))
     monkeypatch.setattr(train_unet, "unet_settings", lambda profile=None: recipe)
