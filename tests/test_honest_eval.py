@@ -1,9 +1,10 @@
-"""Honest evaluation: trained size stored with the model, aspect-preserving
-scoring at the original resolution, bounded serving memory, no test split in
-validation."""
+"""Honest evaluation: trained size and resize mode stored with the model,
+images prepared as in training (letterbox or squash), scoring at the original
+resolution, bounded serving memory, no test split in validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -143,7 +144,7 @@ def test_evaluation_differs_from_squashing_or_scoring_the_padding():
 # --- the trained size travels with the model ---------------------------------
 
 
-def tiny_run(tmp_path, size=24, num_classes=NUM_CLASSES):
+def tiny_run(tmp_path, size=24, num_classes=NUM_CLASSES, **fit_options):
     """A pointwise model trained one step by seglab.train.fit at ``size``."""
     model = pointwise_model(num_classes)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -151,7 +152,7 @@ def tiny_run(tmp_path, size=24, num_classes=NUM_CLASSES):
     labels = np.zeros((4, size, size), np.int32)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
     train.fit(model, data, data, epochs=1, out_dir=tmp_path, resume=False,
-              verbose=0, tensorboard=False)
+              verbose=0, tensorboard=False, **fit_options)
     return tmp_path / train.MODEL_FILE
 
 
@@ -362,3 +363,169 @@ def test_predicted_label_png_keeps_the_original_size(tmp_path):
     report = export.predict_files(serve, [photo], tmp_path / "out")
     label = Image.open(report.written[0])
     assert label.size == (55, 21)
+
+
+# --- a squash-trained model is evaluated and served squashed -----------------
+
+
+def np_squash(image: np.ndarray, size: int) -> np.ndarray:
+    """Squash as the Pets training data is: bilinear, rounded to uint8, / 255."""
+    resized = np_resize_bilinear(image, size, size)
+    return np.clip(np.round(resized), 0, 255) / 255.0
+
+
+def squash_reference_map(image: np.ndarray, size: int) -> np.ndarray:
+    """squash -> logits -> bilinear to the original size -> argmax, in NumPy."""
+    logits = np_squash(image, size) @ WEIGHTS.astype(np.float64) + BIAS
+    return np.argmax(np_resize_bilinear(logits, *image.shape[:2]), axis=-1)
+
+
+def test_fit_to_size_squash_prepares_images_as_pets_training_does():
+    from seglab.data import pets
+
+    image = np.random.default_rng(5).integers(0, 256, (23, 41, 3)).astype(np.uint8)
+    label = np.zeros((23, 41, 1), np.uint8)
+    fitted, content = evaluate.fit_to_size(tf.constant(image), (16, 16), "squash")
+    trained, _ = pets._squash(tf.constant(image), tf.constant(label), (16, 16))
+    np.testing.assert_array_equal(fitted.numpy(), trained.numpy() / np.float32(255))
+    assert tuple(content.numpy()) == (16, 16) and fitted.dtype == tf.float32
+    np.testing.assert_allclose(fitted.numpy(), np_squash(image, 16), atol=1e-6)
+    boxed, boxed_content = evaluate.fit_to_size(tf.constant(image), (16, 16))
+    letterboxed, _ = evaluate.letterbox(tf.constant(image), (16, 16))
+    np.testing.assert_array_equal(boxed.numpy(), letterboxed.numpy())
+    assert tuple(boxed_content.numpy()) == (9, 16)
+    with pytest.raises(ValueError, match="letterbox, squash.*'stretch'"):
+        evaluate.fit_to_size(tf.constant(image), (16, 16), "stretch")
+
+
+def test_squash_evaluation_equals_the_numpy_reference():
+    image, label = hand_made_pairs()[0]  # 23 x 41: not square
+    result = evaluate.evaluate_original_size(
+        pointwise_model(), as_dataset([(image, label)]), 16, resize="squash"
+    )
+    prediction = squash_reference_map(image, 16)
+    expected = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    valid = label != 255
+    np.add.at(expected, (label[valid], prediction[valid]), 1)
+    np.testing.assert_array_equal(result["confusion_matrix"], expected)
+    assert result["resize"] == "squash" and expected.sum() == valid.sum()
+    # the same image letterboxed scores differently: the mode is really used
+    boxed = evaluate.evaluate_original_size(
+        pointwise_model(), as_dataset([(image, label)]), 16
+    )
+    assert boxed["resize"] == "letterbox"
+    assert not np.array_equal(boxed["confusion_matrix"], expected)
+    # the Keras reference of serving gives the same class map
+    (keras_map,) = export.keras_class_maps(
+        pointwise_model(), [image], 16, max_side=None, resize="squash"
+    )
+    np.testing.assert_array_equal(keras_map, prediction)
+
+
+def test_serving_a_squash_model_equals_its_keras_reference():
+    model = pointwise_model()
+    rng = np.random.default_rng(11)
+    images = [rng.integers(0, 256, shape).astype(np.uint8)
+              for shape in ((23, 41, 3), (47, 18, 3), (90, 130, 3))]
+    serve = export.make_serving_function(model, 16, max_side=64, resize="squash")
+    served = export.predict_encoded(serve, [_png(image) for image in images])
+    reference = export.keras_class_maps(model, images, 16, max_side=64,
+                                        resize="squash")
+    for got, want, image in zip(served, reference, images, strict=True):
+        assert got.shape == image.shape[:2]
+        np.testing.assert_array_equal(got, want)
+    for image, got in zip(images[:2], served, strict=False):  # below the bound
+        np.testing.assert_array_equal(got, squash_reference_map(image, 16))
+    boxed = export.keras_class_maps(model, images, 16, max_side=64)
+    assert any(not np.array_equal(a, b) for a, b in zip(served, boxed, strict=True))
+
+
+def test_train_unet_stores_squash_and_deeplab_fit_letterbox(
+    monkeypatch, tmp_path, small_pets, small_voc
+):
+    from seglab import train_unet
+
+    def compiled(num_classes, attribute):
+        def build(*args, **kwargs):
+            model = pointwise_model(num_classes)
+            model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, ignore_class=255))
+            setattr(model, attribute, "none")
+            return model
+        return build
+
+    monkeypatch.setattr(train_unet, "build_unet", compiled(3, "encoder_weights"))
+    settings = dataclasses.replace(
+        train_unet.unet_settings("quick"), epochs=1, image_size=32, batch_size=4
+    )
+    assert settings.squash  # the Pets U-Net trains on squashed images
+    for squash, mode in ((True, "squash"), (False, "letterbox")):
+        out = tmp_path / mode
+        train_unet.train_unet(dataclasses.replace(settings, squash=squash),
+                              str(small_pets), out, verbose=0)
+        info = json.loads((out / model_info.INFO_FILE).read_text())
+        assert info["resize"] == mode and info["image_size"] == [32, 32]
+        assert model_info.trained_resize(out / train.MODEL_FILE) == mode
+
+    monkeypatch.setattr(train, "build_deeplab", compiled(21, "backbone_weights"))
+    deeplab = dataclasses.replace(
+        train.deeplab_settings("quick"), epochs=1, image_size=32, batch_size=4
+    )
+    train.train_deeplab(deeplab, small_voc, tmp_path / "deeplab", verbose=0)
+    info = json.loads((tmp_path / "deeplab" / model_info.INFO_FILE).read_text())
+    assert info["resize"] == "letterbox"
+
+
+def test_a_stored_info_without_resize_means_letterbox(tmp_path):
+    path = tiny_run(tmp_path, size=24)
+    info_file = tmp_path / model_info.INFO_FILE
+    info = json.loads(info_file.read_text())
+    assert info["resize"] == "letterbox"  # train.fit's default
+    del info["resize"]  # a run from before the key existed
+    info_file.write_text(json.dumps(info))
+    assert model_info.trained_resize(path) == "letterbox"
+    assert model_info.trained_resize(tmp_path / "nowhere" / "model.keras") == (
+        "letterbox")  # no info at all
+    info["resize"] = "stretch"
+    info_file.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"model_info.json.*letterbox, squash"):
+        model_info.trained_resize(path)
+
+
+def test_cli_evaluate_export_predict_use_the_stored_squash(
+    tmp_path, capsys, voc_root
+):
+    path = tiny_run(tmp_path / "run", size=24, num_classes=21, resize="squash")
+    assert model_info.trained_resize(path) == "squash"
+    data = ["--data", "voc:synthetic", "--split", "test"]
+    assert cli.main(["evaluate", str(path), *data, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["resize"] == "squash" and report["scoring"].startswith("squash")
+    model = evaluate.load_model(path)
+    spec = evaluate.parse_data("voc:synthetic")
+    squashed = evaluate.evaluate_original_size(
+        model, evaluate.original_pairs(spec, "test"), 24, resize="squash")
+    boxed = evaluate.evaluate_original_size(
+        model, evaluate.original_pairs(spec, "test"), 24)
+    assert report["confusion_matrix"] == squashed["confusion_matrix"].tolist()
+    assert report["confusion_matrix"] != boxed["confusion_matrix"].tolist()
+
+    assert cli.main(["export", str(path), str(tmp_path / "saved")]) == 0
+    info = export.exported_info(tmp_path / "saved")
+    assert info["resize"] == "squash"
+    assert info["preprocessing"] == export.PREPROCESSING["squash"]
+    rng = np.random.default_rng(2)
+    photos = [rng.integers(0, 256, (21, 55, 3)).astype(np.uint8),
+              rng.integers(0, 256, (40, 17, 3)).astype(np.uint8)]
+    files = []
+    for i, photo in enumerate(photos):
+        files.append(tmp_path / f"photo{i}.png")
+        Image.fromarray(photo).save(files[-1])
+    reference = export.keras_class_maps(model, photos, 24, resize="squash")
+    for source in (path, tmp_path / "saved"):
+        out = tmp_path / f"pred-{source.name}"
+        assert cli.main(["predict", str(source), *map(str, files),
+                         "--out", str(out)]) == 0
+        for i, want in enumerate(reference):
+            got = np.asarray(Image.open(out / f"photo{i}_label.png"))
+            np.testing.assert_array_equal(got, want)

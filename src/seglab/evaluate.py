@@ -4,11 +4,13 @@
   with the confusion-matrix definitions of :mod:`seglab.metrics` (one source of
   truth): pixel accuracy, mean accuracy, mIoU, per-class IoU, the matrix.
 - :func:`evaluate_original_size` is what ``seglab evaluate`` reports: each
-  image is resized with its aspect ratio kept so its longest side is the size
-  the model was trained at (:mod:`seglab.model_info`), padded to that square
-  (image: grey 0.5; the padding is cropped off the logits again), the logits
-  are resized bilinearly to the image's **original** size, and the class map
-  is scored against the original label (255 ignored), so the figures compare
+  image is fitted to the size the model was trained at the way its training
+  images were (:func:`fit_to_size`, mode stored by :mod:`seglab.model_info`):
+  ``"letterbox"`` resizes it with its aspect ratio kept and pads it with grey
+  (the padding is cropped off the logits again), ``"squash"`` resizes it to
+  the square (the Pets U-Net is trained so). Either way the logits are
+  resized bilinearly to the image's **original** size, and the class map is
+  scored against the original label (255 ignored), so the figures compare
   with published ones. :func:`evaluate_model` scores whatever batches it is
   given (the lessons' resized test sets).
 - :func:`per_image_losses` and :func:`hardest_examples` rank test images by
@@ -98,6 +100,39 @@ def letterbox(
     return padded, content
 
 
+def squash(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Resize an image to ``size`` without keeping its aspect ratio.
+
+    ``image`` ``(H, W, 3)`` uint8 -> ``(height, width, 3)`` float32 in [0, 1]:
+    bilinear, rounded to uint8 and scaled, exactly as
+    ``seglab.data.pets_dataset(squash=True)`` prepares the training images.
+    """
+    resized = tf.image.resize(image, size, method="bilinear")
+    resized = tf.clip_by_value(tf.round(resized), 0.0, 255.0) / 255.0
+    resized = tf.cast(resized, tf.float32)
+    resized.set_shape([*size, 3])
+    return resized
+
+
+def fit_to_size(
+    image: tf.Tensor, size: tuple[int, int], resize: str = "letterbox"
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Fit an image to the trained ``size`` as the model's training images were.
+
+    ``resize`` is ``"letterbox"`` (:func:`letterbox`: aspect ratio kept, grey
+    padding) or ``"squash"`` (:func:`squash`: resized to ``size``). Returns
+    ``(image (height, width, 3) float32, content (2,) int32)``: the part of
+    the image that is not padding (all of it, ``size``, when squashed), for
+    :func:`class_map_from_logits`.
+    """
+    from seglab.model_info import check_resize
+
+    check_resize(resize)
+    if resize == "squash":
+        return squash(image, size), tf.constant(size, tf.int32)
+    return letterbox(image, size)
+
+
 def logit_target_shape(shape: tf.Tensor, max_side: int | None = None) -> tf.Tensor:
     """The ``(h, w)`` logits are resized to for an image of ``shape``.
 
@@ -124,8 +159,9 @@ def class_map_from_logits(
 ) -> tf.Tensor:
     """One image's class map ``(H, W)`` int32 at its original ``shape``.
 
-    ``logits`` ``(h_in, w_in, C)`` of a :func:`letterbox`-ed image: the
-    padding is cropped off (``content``), the rest resized bilinearly to
+    ``logits`` ``(h_in, w_in, C)`` of an image prepared by
+    :func:`fit_to_size`: the padding is cropped off (``content``; nothing
+    for a squashed image), the rest resized bilinearly to
     :func:`logit_target_shape` (the original shape, or at most ``max_side``
     on the longer side), the argmax taken, and a class map smaller than
     ``shape`` resized to it by nearest neighbour.
@@ -149,21 +185,26 @@ def evaluate_original_size(
     *,
     batch_size: int = 8,
     ignore_label: int = IGNORE_LABEL,
+    resize: str = "letterbox",
 ) -> dict:
     """Score ``model`` at each image's original resolution (``seglab evaluate``).
 
     ``pairs`` yields unbatched ``(image (H, W, 3) uint8, label (H, W) int)``
-    of any sizes (:func:`original_pairs`). Each image is :func:`letterbox`-ed
-    into ``image_size`` (the size the model was trained at), batches of
+    of any sizes (:func:`original_pairs`). Each image is fitted to
+    ``image_size`` (the size the model was trained at) by
+    :func:`fit_to_size` with ``resize`` (how the training images were
+    fitted: ``"letterbox"`` or ``"squash"``), batches of
     ``batch_size`` run through the model in inference mode, each image's
     logits are cropped and resized bilinearly to its original size
     (:func:`class_map_from_logits`), and one confusion matrix is accumulated
     against the original labels over the whole split (``ignore_label``
     pixels left out). Returns what :func:`evaluate_model` returns, plus
-    ``image_size``.
+    ``image_size`` and ``resize``.
     """
     from seglab.data import pipeline
+    from seglab.model_info import check_resize
 
+    check_resize(resize)
     size = pipeline.image_size_pair(image_size)
     if num_classes is None:
         num_classes = int(model.output_shape[-1])
@@ -172,8 +213,8 @@ def evaluate_original_size(
         label = tf.cast(label, tf.int32)
         if label.shape.rank == 3:
             label = label[..., 0]
-        padded, content = letterbox(image, size)
-        return padded, content, label, tf.shape(label)
+        fitted, content = fit_to_size(image, size, resize)
+        return fitted, content, label, tf.shape(label)
 
     batches = (
         pairs.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
@@ -208,6 +249,7 @@ def evaluate_original_size(
         "class_pixels": matrix.sum(axis=1),
         "images": images_seen,
         "image_size": size,
+        "resize": resize,
     }
 
 

@@ -11,10 +11,13 @@ with every image's ``height`` and ``width``::
     serve(images: string (N,)) -> {"class_map": int32 (N, H_max, W_max),
                                     "height": int32 (N,), "width": int32 (N,)}
 
-Each image is prepared as ``seglab evaluate`` prepares it
-(:func:`seglab.evaluate.letterbox`): resized bilinearly with its aspect ratio
-kept to fit the size the model was trained at, values in [0, 1], padded with
-grey. The padding is cropped off the logits, which are resized bilinearly to
+Each image is prepared as ``seglab evaluate`` prepares it, the way the
+model's training images were (:func:`seglab.evaluate.fit_to_size`, the mode
+stored in ``model_info.json``): ``"letterbox"`` resizes it bilinearly with
+its aspect ratio kept to fit the size the model was trained at and pads it
+with grey; ``"squash"`` resizes it to that size (the Pets U-Net is trained
+so); values in [0, 1]. Any padding is cropped off the logits, which are
+resized bilinearly to
 the image's size, **but never beyond** :data:`MAX_LOGIT_SIDE` on the longer
 side: a ``(H, W, C)`` float tensor at a photo's full size would take
 ``C * H * W * 4`` bytes (21 classes at 4000 x 3000: 1 GB). For a larger
@@ -42,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from seglab.evaluate import class_map_from_logits, class_names_for, letterbox
+from seglab.evaluate import class_map_from_logits, class_names_for, fit_to_size
 from seglab.palette import IGNORE_LABEL, PETS_CLASSES, VOC_COLORMAP, label_to_color
 
 PAD_VALUE = IGNORE_LABEL
@@ -51,6 +54,11 @@ MAX_LOGIT_SIDE = 512
 SIGNATURE = "serving_default"
 INFO_FILE = "seglab.json"
 """Written beside ``saved_model.pb``: class count and names, serving size."""
+PREPROCESSING = {
+    "letterbox": "letterbox: aspect ratio kept, grey padding cropped off the logits",
+    "squash": "squash: resized to the input size, aspect ratio not kept",
+}
+"""The ``preprocessing`` of ``seglab.json`` for each resize mode."""
 
 
 def serving_input_size(
@@ -75,10 +83,12 @@ def make_serving_function(
     model: keras.Model,
     image_size: int | tuple[int, int] | None = None,
     max_side: int = MAX_LOGIT_SIDE,
+    resize: str = "letterbox",
 ) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     """The serving function: encoded images ``(N,)`` string -> padded class maps.
 
-    See the module docstring for the outputs and ``max_side``. Decoding
+    See the module docstring for the outputs, ``max_side`` and ``resize``
+    (``"letterbox"`` or ``"squash"``, as the model was trained). Decoding
     failures raise ``tf.errors.InvalidArgumentError`` for the whole batch.
     """
     size = serving_input_size(model, image_size)
@@ -86,8 +96,8 @@ def make_serving_function(
     def decode(encoded):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
         image.set_shape([None, None, 3])
-        padded, content = letterbox(image, size)
-        return padded, content, tf.shape(image)[:2]
+        fitted, content = fit_to_size(image, size, resize)
+        return fitted, content, tf.shape(image)[:2]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def serve(images):
@@ -125,12 +135,18 @@ def export_saved_model(
     *,
     image_size: int | tuple[int, int] | None = None,
     force: bool = False,
+    resize: str = "letterbox",
 ) -> Path:
     """Write ``model`` as a SavedModel with the image-bytes serving signature.
 
-    Raises ``FileExistsError`` when ``out_dir`` exists and is not empty, unless
-    ``force`` (then it is replaced).
+    ``resize`` (``"letterbox"`` or ``"squash"``) is how images are fitted to
+    the input size, as the model's training images were; ``seglab.json``
+    names it. Raises ``FileExistsError`` when ``out_dir`` exists and is not
+    empty, unless ``force`` (then it is replaced).
     """
+    from seglab.model_info import check_resize
+
+    check_resize(resize)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not force:
@@ -146,7 +162,7 @@ def export_saved_model(
     archive.track(model)
     archive.add_endpoint(
         SIGNATURE,
-        make_serving_function(model, image_size),
+        make_serving_function(model, image_size, resize=resize),
         input_signature=[tf.TensorSpec([None], tf.string, name="images")],
     )
     archive.write_out(str(out), verbose=False)
@@ -156,7 +172,8 @@ def export_saved_model(
         "input_size": list(serving_input_size(model, image_size)),
         "class_names": list(class_names_for(num_classes)),
         "signature": SIGNATURE,
-        "preprocessing": "aspect ratio kept, grey padding cropped off the logits",
+        "resize": resize,
+        "preprocessing": PREPROCESSING[resize],
         "max_logit_side": MAX_LOGIT_SIDE,
     }
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
@@ -212,18 +229,21 @@ def keras_class_maps(
     images: Sequence[np.ndarray],
     image_size: int | tuple[int, int] | None = None,
     max_side: int | None = MAX_LOGIT_SIDE,
+    resize: str = "letterbox",
 ) -> list[np.ndarray]:
     """The same prediction done eagerly with Keras, for comparison with serving.
 
-    ``images``: ``(H_i, W_i, 3)`` uint8 arrays -> ``(H_i, W_i)`` int32 maps.
+    ``images``: ``(H_i, W_i, 3)`` uint8 arrays -> ``(H_i, W_i)`` int32 maps,
+    each image fitted to the size by ``resize`` (``"letterbox"`` or
+    ``"squash"``, as the model was trained).
     With ``max_side=None`` the logits are resized to each image's full size
     (what ``seglab evaluate`` scores; memory grows with the image).
     """
     size = serving_input_size(model, image_size)
     maps = []
     for image in images:
-        padded, content = letterbox(tf.convert_to_tensor(image), size)
-        logits = model.predict(padded[tf.newaxis], verbose=0)[0]
+        fitted, content = fit_to_size(tf.convert_to_tensor(image), size, resize)
+        logits = model.predict(fitted[tf.newaxis], verbose=0)[0]
         shape = tf.constant(np.asarray(image).shape[:2], tf.int32)
         maps.append(class_map_from_logits(logits, content, shape, max_side).numpy())
     return maps
@@ -281,7 +301,9 @@ def serving_function_for(
 
     A ``.keras`` model is served at the size it was trained at
     (:func:`seglab.model_info.trained_size`; ``image_size`` must agree with it,
-    or stand in for it for an old run); a SavedModel has its size built in.
+    or stand in for it for an old run), its images fitted to that size as its
+    training images were (:func:`seglab.model_info.trained_resize`); a
+    SavedModel has both built in.
     """
     path = Path(model_path)
     if path.is_dir():
@@ -289,11 +311,11 @@ def serving_function_for(
         num_classes = exported_info(path).get("num_classes")
     else:
         from seglab.evaluate import load_model
-        from seglab.model_info import trained_size
+        from seglab.model_info import trained_resize, trained_size
 
         model = load_model(path)
         size = trained_size(path, model.input_shape[1:3], image_size)
-        serve = make_serving_function(model, size)
+        serve = make_serving_function(model, size, resize=trained_resize(path))
         num_classes = int(model.output_shape[-1])
     return serve, num_classes
 

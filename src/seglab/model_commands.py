@@ -181,10 +181,14 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_evaluate)
 
 
-SCORING = (
-    "aspect ratio kept (longest side = trained size, grey padding cropped off), "
-    "logits resized to each image's original size, label 255 ignored"
-)
+SCORING = {
+    "letterbox": "letterbox: aspect ratio kept (longest side = trained size, grey "
+    "padding cropped off), logits resized to each image's original size, label "
+    "255 ignored",
+    "squash": "squash: resized to the trained size as in training (aspect ratio "
+    "not kept), logits resized to each image's original size, label 255 ignored",
+}
+"""How ``seglab evaluate`` prepares and scores images, per stored resize mode."""
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -209,9 +213,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         size = model_info.trained_size(
             args.model, model.input_shape[1:3], args.image_size
         )
+        resize = model_info.trained_resize(args.model)
         pairs = evaluate.original_pairs(spec, args.split)
         result = evaluate.evaluate_original_size(
-            model, pairs, size, num_classes, batch_size=args.batch_size
+            model, pairs, size, num_classes, batch_size=args.batch_size,
+            resize=resize,
         )
     except (FileNotFoundError, ValueError, DatasetError) as error:
         raise CommandError(str(error)) from error
@@ -222,13 +228,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "data": spec.describe(),
             "split": args.split,
             "image_size": list(size),
-            "scoring": SCORING,
+            "resize": resize,
+            "scoring": SCORING[resize],
             **evaluate.to_json(result, names),
         }
         print(json.dumps(report, indent=2))
     else:
         print(f"model: {args.model}\ndata : {spec.describe()}, split {args.split}")
-        print(f"scored: {SCORING}, trained size {size[0]} x {size[1]}")
+        print(f"scored: {SCORING[resize]}, trained size {size[0]} x {size[1]}")
         print(evaluate.format_report(result, names))
     return 0
 
@@ -285,7 +292,8 @@ def run_export(args: argparse.Namespace) -> int:
             args.model, model.input_shape[1:3], args.image_size
         )
         out = export.export_saved_model(
-            model, out, image_size=size, force=args.force
+            model, out, image_size=size, force=args.force,
+            resize=model_info.trained_resize(args.model),
         )
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         raise CommandError(str(error)) from error

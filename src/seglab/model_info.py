@@ -7,10 +7,16 @@ at which resolution it learned. Training (:func:`seglab.train.fit`, used by
 ``best.keras``, before the first epoch::
 
     {"image_size": [384, 384], "num_classes": 21, "class_names": [...],
-     "model": "deeplabv3"}
+     "model": "deeplabv3", "resize": "letterbox"}
+
+``resize`` says how the training images were fitted to ``image_size``:
+``"letterbox"`` (aspect ratio kept, padded) or ``"squash"`` (resized to the
+square, aspect ratio not kept: the Pets U-Net). An info written before the
+key existed means ``"letterbox"``.
 
 ``seglab evaluate``, ``seglab export`` and ``seglab predict`` read it with
-:func:`trained_size`. Copy it along with the model to use the model elsewhere.
+:func:`trained_size` and :func:`trained_resize`, and prepare every image the
+same way. Copy it along with the model to use the model elsewhere.
 """
 
 from __future__ import annotations
@@ -20,6 +26,19 @@ import os
 from pathlib import Path
 
 INFO_FILE = "model_info.json"
+RESIZE_MODES = ("letterbox", "squash")
+"""How images are fitted to the trained size (:func:`seglab.evaluate.fit_to_size`)."""
+DEFAULT_RESIZE = "letterbox"
+"""The mode of an info without a ``resize`` key (runs from before it was stored)."""
+
+
+def check_resize(resize: str, where: str = "resize") -> str:
+    """``resize`` if it is one of :data:`RESIZE_MODES`, else a ``ValueError``."""
+    if resize not in RESIZE_MODES:
+        raise ValueError(
+            f"{where} must be one of {', '.join(RESIZE_MODES)}, got {resize!r}"
+        )
+    return resize
 
 
 def info_path(model_path: str | os.PathLike) -> Path:
@@ -33,9 +52,16 @@ def write_model_info(
     image_size: tuple[int, int],
     num_classes: int,
     model_name: str = "",
+    resize: str = DEFAULT_RESIZE,
 ) -> Path:
-    """Write ``out_dir/model_info.json`` for the models trained in ``out_dir``."""
+    """Write ``out_dir/model_info.json`` for the models trained in ``out_dir``.
+
+    ``resize`` (one of :data:`RESIZE_MODES`) is how the training images were
+    fitted to ``image_size``.
+    """
     from seglab.evaluate import class_names_for
+
+    check_resize(resize)
 
     height, width = (int(side) for side in image_size)
     info = {
@@ -43,6 +69,7 @@ def write_model_info(
         "num_classes": int(num_classes),
         "class_names": list(class_names_for(int(num_classes))),
         "model": model_name,
+        "resize": resize,
     }
     path = Path(out_dir) / INFO_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,3 +144,15 @@ def trained_size(
         f"at{_old_run_hint(model_path)}, or retrain: training now writes "
         f"{INFO_FILE} beside model.keras"
     )
+
+
+def trained_resize(model_path: str | os.PathLike) -> str:
+    """How the model at ``model_path`` saw its training images fitted to size.
+
+    ``"letterbox"`` or ``"squash"`` as stored in ``model_info.json``; an info
+    without the key, or no info at all (an older run), means ``"letterbox"``.
+    An unknown value is a ``ValueError`` naming the file.
+    """
+    info = read_model_info(model_path)
+    resize = info.get("resize", DEFAULT_RESIZE)
+    return check_resize(resize, f'"resize" in {info_path(model_path)}')

@@ -412,8 +412,14 @@ def fit(
     validation_steps: int | None = None,
     verbose: int | str = 2,
     tensorboard: bool = True,
+    resize: str = "letterbox",
 ) -> dict[str, list[float]]:
     """``model.fit`` with :func:`make_callbacks`; saves ``model.keras`` at the end.
+
+    ``resize`` says how ``train_data``'s images were fitted to their size,
+    ``"letterbox"`` (aspect ratio kept, padded) or ``"squash"`` (resized to
+    the square); it is stored in ``model_info.json`` (:func:`save_trained_size`)
+    so ``seglab evaluate``, ``export`` and ``predict`` prepare images the same way.
 
     With ``resume=False`` an old backup in ``out_dir`` is deleted first, so the
     run starts at epoch 0; with ``resume=True`` a killed run continues after its
@@ -437,7 +443,7 @@ def fit(
         tensorboard=tensorboard, start_epoch=start_epoch,
     )
     callbacks[-1:-1] = list(extra_callbacks)  # before the backup callback
-    save_trained_size(out, model, train_data)
+    save_trained_size(out, model, train_data, resize=resize)
     history = model.fit(
         train_data,
         validation_data=val_data,
@@ -453,15 +459,22 @@ def fit(
 
 
 def save_trained_size(
-    out_dir: str | os.PathLike, model: keras.Model, train_data: tf.data.Dataset
+    out_dir: str | os.PathLike,
+    model: keras.Model,
+    train_data: tf.data.Dataset,
+    *,
+    resize: str = "letterbox",
 ) -> Path | None:
     """Write ``model_info.json`` (:mod:`seglab.model_info`) for this run.
 
     The size is the training batches' ``(height, width)``, else the model's
     fixed input size; with neither known nothing is written (and evaluation
-    then asks for ``--image-size``).
+    then asks for ``--image-size``). ``resize`` is how the images were fitted
+    to that size (``"letterbox"`` or ``"squash"``).
     """
     from seglab import model_info
+
+    model_info.check_resize(resize)
 
     spec = train_data.element_spec
     images = spec[0] if isinstance(spec, tuple) else spec
@@ -472,7 +485,7 @@ def save_trained_size(
         return None
     return model_info.write_model_info(
         out_dir, image_size=size, num_classes=int(model.output_shape[-1]),
-        model_name=model.name,
+        model_name=model.name, resize=resize,
     )
 
 

@@ -244,6 +244,7 @@ def train_unet(
         resume=resume,
         extra_callbacks=extra_callbacks,
         verbose=verbose,
+        resize="squash" if settings.squash else "letterbox",
     )
     seconds = time.perf_counter() - start
     return train.write_metrics(
