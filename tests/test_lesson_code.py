@@ -93,6 +93,17 @@ def test_no_lesson_prints_package_source():
     )
 
 
+def test_lessons_use_no_private_api_outside_mirrored_cells():
+    """``model._flatten_layers()`` and the like: not what a student should copy."""
+    private = re.compile(r"\.\_[a-z]\w*")
+    offenders = [
+        f"{name} cell {index}: {private.search(source).group()}"
+        for name, index, source in _cells("code")
+        if not MIRROR.match(source.split("\n", 1)[0]) and private.search(source)
+    ]
+    assert offenders == [], offenders
+
+
 def test_every_teaching_piece_is_mirrored_in_a_lesson():
     mirrored = {dotted for _, _, dotted, _ in mirrored_cells()}
     assert REQUIRED <= mirrored, sorted(REQUIRED - mirrored)
