@@ -15,7 +15,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "seglab.cli.data",
     "seglab.train_cli",
-    "seglab.grading",
+    "seglab.cli.grade",
     "seglab.model_commands",
     "seglab.cli.bench",
 )
