@@ -4,7 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from seglab import model_commands, train_unet
+from seglab import train_unet
+from seglab.cli import model as model_commands
 
 
 def test_full_profile_is_the_tutorials_run():

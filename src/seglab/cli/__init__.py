@@ -14,9 +14,9 @@ import sys
 # Modules that add sub-commands; each defines ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
     "seglab.cli.data",
-    "seglab.train_cli",
+    "seglab.cli.train",
     "seglab.cli.grade",
-    "seglab.model_commands",
+    "seglab.cli.model",
     "seglab.cli.bench",
 )
 
