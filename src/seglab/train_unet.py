@@ -154,25 +154,6 @@ def build_unet(
     return model
 
 
-def pets_source(data: str) -> str:
-    """``--data`` -> a :func:`seglab.data.pets_dataset` source.
-
-    ``sample``, ``synthetic`` and ``tfds`` pass through; ``pets:DIR`` and a
-    plain existing folder give the folder.
-    """
-    from seglab.data import pets
-
-    if data in pets.SOURCES:
-        return data
-    folder = data[len("pets:") :] if data.startswith("pets:") else data
-    if not folder or not Path(folder).expanduser().is_dir():
-        raise ValueError(
-            f"--data {data!r}: use sample, synthetic, tfds or pets:DIR where DIR "
-            "is a raw Oxford-IIIT Pet folder (images/ and annotations/trimaps/)"
-        )
-    return str(Path(folder).expanduser())
-
-
 def pets_data(settings: UNetSettings, source: str, seed: int = 42):
     """``(train, val, test)`` datasets: train shuffled (augmented if set).
 
@@ -254,28 +235,6 @@ def train_unet(
                "validation_split": "val",
                "synthetic_data": pets.is_synthetic_source(source)},
     )
-
-
-def parse_class_weights(text: str | None) -> tuple[float, ...] | str | None:
-    """``--class-weights``: ``"2,2,1"`` -> floats; ``"auto"``; ``None``/``"none"``."""
-    if text is None or text.lower() == "none":
-        return None
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError as error:
-        raise ValueError(
-            f"--class-weights {text!r}: give one number per class "
-            f"({', '.join(PETS_CLASSES)}), e.g. 1,1,3, or 'auto'"
-        ) from error
-    if len(values) != NUM_PETS_CLASSES:
-        raise ValueError(
-            f"--class-weights {text!r} has {len(values)} values; expected "
-            f"{NUM_PETS_CLASSES} ({', '.join(PETS_CLASSES)})"
-        )
-    weighting.normalise_class_weights(values)  # rejects negatives and zeros
-    return values
 
 
 def auto_class_weights(settings: UNetSettings, source: str) -> tuple[float, ...]:

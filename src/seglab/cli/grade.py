@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from seglab.cli import CommandError
 from seglab.grading import (
     DEFAULT_COURSE,
     DEFAULT_SOLUTIONS,
@@ -23,19 +24,9 @@ from seglab.grading.release import (
     student_copy,
 )
 
-# --------------------------------------------------------------------------
-# Command line: seglab grade {release,solutions,autograde}
 
-
-def register(subparsers) -> None:
-    """Add ``seglab grade ...`` to the CLI."""
-    parser = subparsers.add_parser(
-        "grade",
-        help="nbgrader course: release assignments, solutions, autograding",
-        description="Instructor commands for the nbgrader course in autograder/.",
-    )
-    commands = parser.add_subparsers(dest="grade_command", metavar="ACTION")
-    commands.required = True
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the actions of the ``seglab grade`` group."""
 
     def common(sub):
         sub.add_argument("--course", type=Path, default=DEFAULT_COURSE,
@@ -114,9 +105,7 @@ def register(subparsers) -> None:
     sub.set_defaults(func=run_grade_student_copy)
 
 
-def _command_error(error: GradingError):
-    from seglab.cli import CommandError
-
+def _command_error(error: GradingError) -> CommandError:
     return CommandError(str(error))
 
 
