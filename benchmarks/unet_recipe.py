@@ -19,7 +19,8 @@ import os
 import tempfile
 import time
 
-from seglab import config, evaluate, train, train_unet
+from seglab import config, evaluate, train
+from seglab.train import unet as train_unet
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -310,7 +310,8 @@ def test_deeplab_validation_uses_val_never_test(monkeypatch, tmp_path, profile):
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
 def test_unet_validation_uses_val_never_test(monkeypatch, tmp_path, profile):
-    from seglab import data, train_unet
+    from seglab import data
+    from seglab.train import unet as train_unet
 
     seen = _capture_splits(monkeypatch, data, "pets_dataset")
     monkeypatch.setattr(train_unet, "build_unet", lambda *a, **k: pointwise_model())
@@ -330,7 +331,7 @@ def test_cli_training_validates_on_val(monkeypatch, tmp_path, voc_root):
                   "--out", str(tmp_path / "d")])
     assert seen == {"train": "train", "val": "val"}
     seen = _capture_splits(monkeypatch, data, "pets_dataset")
-    from seglab import train_unet
+    from seglab.train import unet as train_unet
 
     monkeypatch.setattr(train_unet, "build_unet", lambda *a, **k: pointwise_model())
     with pytest.raises(Stop):

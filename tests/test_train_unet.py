@@ -4,8 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from seglab import train_unet
 from seglab.cli import train as train_cli
+from seglab.train import unet as train_unet
 
 
 def test_full_profile_is_the_tutorials_run():

@@ -73,7 +73,7 @@ def bench_train(level: Level) -> dict:
 
     from seglab import config
     from seglab.train import build_deeplab, deeplab_settings
-    from seglab.train_unet import build_unet, unet_settings
+    from seglab.train.unet import build_unet, unet_settings
 
     on_gpu = bool(config.gpus())
     rng = np.random.default_rng(0)

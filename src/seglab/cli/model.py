@@ -70,7 +70,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         data = args.data
         if data is None:
             from seglab.palette import VOC_CLASSES
-            from seglab.train_unet import default_pets_source
+            from seglab.train.unet import default_pets_source
 
             pets_model = num_classes != len(VOC_CLASSES)
             data = default_pets_source(profile) if pets_model else "synthetic"

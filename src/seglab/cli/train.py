@@ -194,7 +194,7 @@ def _register_unet(models: argparse._SubParsersAction) -> None:
 
 
 def _unet_settings_from_args(args: argparse.Namespace, source: str):
-    from seglab import train_unet
+    from seglab.train import unet as train_unet
 
     settings = train_unet.unet_settings(args.profile)
     changes: dict = {}
@@ -225,9 +225,10 @@ def _unet_settings_from_args(args: argparse.Namespace, source: str):
 
 def run_train_unet(args: argparse.Namespace) -> int:
     """``seglab train unet``: train, write outputs, print the test scores."""
-    from seglab import config, train_unet
+    from seglab import config
     from seglab.data import pets
     from seglab.data.voc import DatasetError
+    from seglab.train import unet as train_unet
 
     try:
         profile = config.get_profile(args.profile)
