@@ -4,7 +4,7 @@ Each command module exposes ``register(commands)``; :func:`build_parser`
 creates each top-level group (``data``, ``train``, ``grade``) once and hands
 its sub-commands to the module that fills it. A handler, ``run_<command>``,
 turns the parsed arguments into the settings of one function below ``cli/``
-(``train``, ``train_unet``, ``evaluate``, ``export``, ``grading``, ``bench``)
+(``train``, ``evaluate``, ``export``, ``grading``, ``bench``)
 and calls it; nothing below ``cli/`` imports this package. Errors a user can
 fix become :class:`CommandError`: one message, exit code 1.
 """

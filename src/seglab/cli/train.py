@@ -1,8 +1,8 @@
 """``seglab train deeplabv3`` and ``seglab train unet``.
 
 Arguments are parsed here, into the model's settings dataclass, once; the
-work is done by :func:`seglab.train.train_deeplab` and
-:func:`seglab.train_unet.train_unet`. The parsers of ``--data`` and
+work is done by :func:`seglab.train.deeplab.train_deeplab` and
+:func:`seglab.train.unet.train`. The parsers of ``--data`` and
 ``--class-weights`` live here, beside the commands that use them. TensorFlow is
 imported when a command runs, so ``seglab --help`` stays fast.
 """
@@ -100,7 +100,7 @@ def run_train_deeplabv3(args: argparse.Namespace) -> int:
         profile = config.get_profile(args.profile)
     except config.ProfileError as error:
         raise CommandError(str(error)) from None
-    settings = train.deeplab_settings(profile)
+    settings = train.deeplab.deeplab_settings(profile)
     changes = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -136,7 +136,7 @@ def run_train_deeplabv3(args: argparse.Namespace) -> int:
     from seglab.data.voc import DatasetError
 
     try:
-        result = train.train_deeplab(
+        result = train.deeplab.train_deeplab(
             settings, data_root, out, data_description=description,
             resume=args.resume, jit_compile=args.xla, strategy=strategy,
         )
@@ -245,7 +245,7 @@ def run_train_unet(args: argparse.Namespace) -> int:
         )
         description = pets.describe_source(source)
         config.banner(profile, data=description, weights=weights)
-        result = train_unet.train_unet(
+        result = train_unet.train(
             settings,
             source,
             args.out,

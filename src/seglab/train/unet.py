@@ -21,9 +21,9 @@ import keras
 import tensorflow as tf
 
 from seglab import class_weights as weighting
-from seglab import config, metrics
+from seglab import config, losses, metrics
 from seglab.models.unet import DECODER_FILTERS, unet_mobilenetv2
-from seglab.palette import IGNORE_LABEL, PETS_CLASSES
+from seglab.palette import PETS_CLASSES
 
 NUM_PETS_CLASSES = len(PETS_CLASSES)
 QUICK_DECODER_FILTERS = (256, 128, 64, 32)
@@ -84,17 +84,6 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
     )
 
 
-def pixel_loss(ignore_label: int = IGNORE_LABEL) -> keras.losses.Loss:
-    """Per-pixel cross-entropy from logits; ``ignore_label`` pixels count 0.
-
-    Per pixel (not a batch scalar), so a ``(B, H, W)`` sample weight weights
-    each pixel before the mean.
-    """
-    return keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, ignore_class=ignore_label
-    )
-
-
 def learning_rate(
     settings: UNetSettings, steps_per_epoch: int | None = None
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -119,10 +108,8 @@ def make_loss(settings: UNetSettings) -> keras.losses.Loss:
     cross-entropy).
     """
     if settings.loss == "cross_entropy":
-        return pixel_loss()
+        return losses.pixel_loss()
     if settings.loss == "ce_dice":
-        from seglab import losses
-
         return losses.ce_dice(settings.num_classes,
                               class_weights=settings.class_weights)
     raise ValueError(
@@ -183,7 +170,7 @@ def pets_data(settings: UNetSettings, source: str, seed: int = 42):
     return train, val, test
 
 
-def train_unet(
+def train(
     settings: UNetSettings,
     source: str,
     out_dir: str | os.PathLike,
@@ -204,7 +191,7 @@ def train_unet(
     class name, ``epochs``, ``seconds``, ``profile``, ``data``, ``weights``,
     ``settings``), as ``seglab train deeplabv3`` does. Returns that dictionary.
     """
-    from seglab import train
+    from seglab import train as training
     from seglab.data import pets
 
     config.set_seed(seed)
@@ -212,11 +199,11 @@ def train_unet(
     out.mkdir(parents=True, exist_ok=True)
     train_data, val_data, test_data = pets_data(settings, source, seed)
     steps = int(train_data.cardinality())
-    strategy = train.select_strategy()
+    strategy = training.select_strategy()
     with strategy.scope():
         model = build_unet(settings, steps_per_epoch=max(steps, 1))
     start = time.perf_counter()
-    history = train.fit(
+    history = training.fit(
         model,
         train_data,
         val_data,
@@ -227,7 +214,7 @@ def train_unet(
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
-    return train.write_metrics(
+    return training.write_metrics(
         model, test_data, out, history, seconds=seconds, settings=settings,
         data=data_description or pets.describe_source(source),
         weights=model.encoder_weights,
