@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from seglab import grading
+from seglab.grading import hooks, sandbox
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
 
@@ -25,7 +26,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # short limit stops an endless loop quickly. A timed-out cell is interrupted
 # and the rest of the notebook still runs.
 c.Execute.timeout = grading.CELL_TIMEOUT
-c.Execute.timeout_func = grading.cell_timeout
+c.Execute.timeout_func = hooks.cell_timeout
 c.Execute.interrupt_on_timeout = True
 
 # A deleted test cell is put back (and run) instead of silently vanishing;
@@ -34,14 +35,14 @@ c.OverwriteCells.add_missing_cells = True
 
 # Keep the grader's memory and the graded notebooks small whatever a
 # submission prints.
-c.Autograde.autograde_preprocessors = grading.autograde_preprocessors()
+c.Autograde.autograde_preprocessors = hooks.autograde_preprocessors()
 c.LimitOutput.max_lines = 200
 c.LimitOutputSize.max_chars = 20_000
 c.CappedExecute.max_output_chars = 1_000_000  # kept in memory while a cell runs
 
 # Solutions are published without outputs, so regenerating them is
 # deterministic (a test checks that solutions/ is in sync).
-c.GenerateSolution.preprocessors = grading.solution_preprocessors()
+c.GenerateSolution.preprocessors = hooks.solution_preprocessors()
 
 # Every graded kernel runs in a bubblewrap sandbox: it sees only a scratch
 # copy of its own submission and a read-only Python, no network, no course
@@ -49,7 +50,7 @@ c.GenerateSolution.preprocessors = grading.solution_preprocessors()
 # killed with everything it started. Without bubblewrap on Linux, grading
 # stops with the fix; SEGLAB_GRADING_SANDBOX=off turns the sandbox off
 # (trusted submissions only). See README.md.
-c.Execute.kernel_manager_class = grading.sandbox.SandboxedKernelManager
+c.Execute.kernel_manager_class = sandbox.SandboxedKernelManager
 
 # Limits that hold: output per cell and per notebook, a total time budget for
 # the cells students influence, and no stored widget state.
@@ -60,7 +61,7 @@ c.CappedExecute.time_budget = 60
 c.Execute.store_widget_state = False
 
 # Feedback never shows hidden tests, nor the lines around them in tracebacks.
-c.GenerateFeedback.preprocessors = grading.feedback_preprocessors()
+c.GenerateFeedback.preprocessors = hooks.feedback_preprocessors()
 
 # The exchange: a folder of this course unless SEGLAB_EXCHANGE names another
 # (e.g. /srv/nbgrader/exchange on a shared JupyterHub).

@@ -22,7 +22,7 @@ import tensorflow as tf
 from seglab import config, losses
 from seglab.bench import train as bench_train
 from seglab.models import deeplabv3
-from seglab.train import deeplab_settings
+from seglab.train.deeplab import deeplab_settings
 
 
 def time_steps(

@@ -1,13 +1,13 @@
 """Tune the quick-profile U-Net recipe on the Pets sample's *validation* split.
 
-Each run trains the U-Net of ``seglab.train_unet`` for 15 epochs at 128 x 128
+Each run trains the U-Net of ``seglab.train.unet`` for 15 epochs at 128 x 128
 with a random encoder, on the sample's ``train`` split, and scores it in
 inference mode on ``val`` (never on ``test``: that split is kept for the
 final report). One JSON line per run is appended to ``--results``::
 
     python benchmarks/unet_recipe.py NAME '{"batch_size": 8, "loss": "ce_dice"}'
 
-The keys of the JSON object are fields of ``seglab.train_unet.UNetSettings``.
+The keys of the JSON object are fields of ``seglab.train.unet.UNetSettings``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import os
 import tempfile
 import time
 
-from seglab import config, evaluate, train, train_unet
+from seglab import config, evaluate, train
+from seglab.train import unet as train_unet
 
 
 def main(argv: list[str] | None = None) -> int:

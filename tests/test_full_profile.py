@@ -20,9 +20,9 @@ from seglab.data import voc_dataset
 
 @pytest.mark.slow
 def test_full_profile_settings_train_one_step_on_builtin_data(voc_root):
-    settings = train.deeplab_settings("full")
+    settings = train.deeplab.deeplab_settings("full")
     dry = dataclasses.replace(settings, backbone_weights=None)  # no download here
-    model = train.build_deeplab(dry, steps_per_epoch=100)
+    model = train.deeplab.build_deeplab(dry, steps_per_epoch=100)
     assert model.get_layer("aspp_atrous3_conv").dilation_rate == (18, 18)
     assert isinstance(model.optimizer, keras.optimizers.SGD)
     assert type(model.loss).__name__ == "CrossEntropyDice"

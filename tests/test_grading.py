@@ -11,6 +11,8 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from seglab import grading
 from seglab.cli import build_parser
+from seglab.grading import autograde, hooks
+from seglab.grading import release as course_release
 
 
 def _cell(**nbgrader):
@@ -22,17 +24,17 @@ def _cell(**nbgrader):
 
 def test_only_locked_ungraded_instructor_cells_get_the_long_timeout():
     setup = _cell(grade_id="setup", locked=True, grade=False, solution=False)
-    assert grading.cell_timeout(setup) == grading.SETUP_TIMEOUT
+    assert hooks.cell_timeout(setup) == grading.SETUP_TIMEOUT
     tests = _cell(grade_id="test_x", locked=True, grade=True, solution=False)
     answer = _cell(grade_id="x", locked=False, grade=False, solution=True)
     forged = _cell(locked=True, grade=False, solution=False)  # id removed by nbgrader
     for cell in (tests, answer, forged, _cell()):
-        assert grading.cell_timeout(cell) == grading.CELL_TIMEOUT
+        assert hooks.cell_timeout(cell) == grading.CELL_TIMEOUT
     assert grading.CELL_TIMEOUT < grading.SETUP_TIMEOUT
 
 
 def test_output_limiter_cuts_long_lines_and_keeps_short_ones():
-    limiter = grading.LimitOutputSize(max_chars=100, max_lines=10)
+    limiter = hooks.LimitOutputSize(max_chars=100, max_lines=10)
     cell = new_code_cell("print()")
     cell.outputs = [
         new_output("stream", name="stdout", text="x" * 10_000),
@@ -49,12 +51,12 @@ def test_output_limiter_cuts_long_lines_and_keeps_short_ones():
 def test_autograde_uses_the_capped_executor_and_the_output_limiter():
     from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 
-    steps = grading.autograde_preprocessors()
-    assert grading.LimitOutputSize in steps and LimitOutput not in steps
-    assert grading.CappedExecute in steps and Execute not in steps
-    assert steps.index(grading.CappedExecute) < steps.index(grading.LimitOutputSize)
-    assert steps.index(grading.LimitOutputSize) < steps.index(SaveAutoGrades)
-    assert Execute not in grading.solution_preprocessors()
+    steps = hooks.autograde_preprocessors()
+    assert hooks.LimitOutputSize in steps and LimitOutput not in steps
+    assert hooks.CappedExecute in steps and Execute not in steps
+    assert steps.index(hooks.CappedExecute) < steps.index(hooks.LimitOutputSize)
+    assert steps.index(hooks.LimitOutputSize) < steps.index(SaveAutoGrades)
+    assert Execute not in hooks.solution_preprocessors()
 
 
 def _message(msg_type, **content):
@@ -63,7 +65,7 @@ def _message(msg_type, **content):
 
 
 def test_capped_executor_stops_storing_a_flood_but_keeps_errors_and_stderr():
-    executor = grading.CappedExecute(max_output_chars=100)
+    executor = hooks.CappedExecute(max_output_chars=100)
     executor.reset_counters()
     executor.clear_before_next_output = False
     outputs = []
@@ -77,7 +79,7 @@ def test_capped_executor_stops_storing_a_flood_but_keeps_errors_and_stderr():
     kinds = [(o.output_type, o.get("name")) for o in outputs]
     assert kinds == [("stream", "stdout")] * 2 + [
         ("stream", "stdout"), ("stream", "stderr"), ("error", None)]
-    assert outputs[2].text == outputs[3].text == grading.TRUNCATED_MARKER
+    assert outputs[2].text == outputs[3].text == hooks.TRUNCATED_MARKER
 
 
 def _notebook_with(tmp_path: Path, name: str, sources: dict[str, str]) -> Path:
@@ -97,19 +99,19 @@ def test_edited_cells_are_those_matching_neither_source_nor_release(tmp_path):
     solution_like = _notebook_with(tmp_path, "s1", {"t1": "visible\nhidden", "t2": "b"})
     released_copy = _notebook_with(tmp_path, "s2", {"t1": "visible", "t2": "b"})
     edited = _notebook_with(tmp_path, "s3", {"t1": "pass", "t2": "b"})
-    assert grading._edited_cells([source, release], solution_like) == []
-    assert grading._edited_cells([source, release], released_copy) == []
-    notes = grading._edited_cells([source, release], edited)
+    assert autograde._edited_cells([source, release], solution_like) == []
+    assert autograde._edited_cells([source, release], released_copy) == []
+    notes = autograde._edited_cells([source, release], edited)
     assert len(notes) == 1 and "t1 was edited" in notes[0]
 
 
 def test_failure_reasons_name_the_cause():
     died = {"success": False, "error": "DeadKernelError: Kernel died"}
-    assert "kernel died" in grading._failure_reason(died)
+    assert "kernel died" in autograde._failure_reason(died)
     stuck = {"success": False, "error": "CellTimeoutError: Timeout waiting for IOPub"}
-    assert "time limit" in grading._failure_reason(stuck)
+    assert "time limit" in autograde._failure_reason(stuck)
     other = {"success": False, "error": "Traceback\nValueError: bad json"}
-    assert grading._failure_reason(other) == "ValueError: bad json"
+    assert autograde._failure_reason(other) == "ValueError: bad json"
 
 
 def test_missing_course_folder_is_a_clear_error(tmp_path):
@@ -123,13 +125,13 @@ def test_autograde_without_submissions_says_where_they_go(tmp_path):
     course = tmp_path / "autograder"
     (course / "source" / "01_concepts").mkdir(parents=True)
     with pytest.raises(grading.GradingError, match="submitted/<student_id>"):
-        grading.autograde(course)
+        autograde.autograde(course)
 
 
 def test_unknown_assignment_names_list_the_valid_ones():
     course = Path(__file__).resolve().parents[1] / "autograder"
     with pytest.raises(grading.GradingError, match="01_concepts"):
-        grading.release(course, ["99_nothing"], validate=False)
+        course_release.release(course, ["99_nothing"], validate=False)
 
 
 def test_cli_has_the_instructor_commands():
@@ -156,7 +158,7 @@ def test_cli_has_the_instructor_commands():
 
 
 def test_capped_executor_keeps_one_error_per_cell_past_the_notebook_limit():
-    executor = grading.CappedExecute(max_notebook_outputs=5, max_outputs=3)
+    executor = hooks.CappedExecute(max_notebook_outputs=5, max_outputs=3)
     executor.reset_counters()
     executor.clear_before_next_output = False
     outputs = []
@@ -172,12 +174,12 @@ def test_capped_executor_keeps_one_error_per_cell_past_the_notebook_limit():
 
 
 def test_time_budget_skips_budgeted_cells_with_an_error_once_spent():
-    executor = grading.CappedExecute(time_budget=5, timeout_func=grading.cell_timeout)
+    executor = hooks.CappedExecute(time_budget=5, timeout_func=hooks.cell_timeout)
     executor.reset_counters()
     executor._budget_used = 5.0
     answer = _cell(grade_id="x", locked=False, grade=False, solution=True)
     cell, _ = executor.preprocess_cell(answer, {}, 0)
-    assert cell.outputs[0].ename == grading.BUDGET_ENAME
+    assert cell.outputs[0].ename == hooks.BUDGET_ENAME
     executor._budget_used = 4.5
     assert executor._get_timeout(answer) == 1  # never more than what is left
     setup = _cell(grade_id="setup", locked=True, grade=False, solution=False)
@@ -189,5 +191,5 @@ def test_failure_reason_digs_out_the_real_exception_from_the_log():
               "traceback", "log": "[ERROR] While processing ...\nTraceback (most "
               "recent call last):\n  File x\nsqlite3.OperationalError: database is "
               "locked\n"}
-    assert grading._failure_reason(result) == (
+    assert autograde._failure_reason(result) == (
         "sqlite3.OperationalError: database is locked")

@@ -36,7 +36,8 @@ import psutil
 import pytest
 
 from seglab import grading
-from seglab.grading import withhold
+from seglab.grading import autograde, sandbox, withhold
+from seglab.grading import release as course_release
 
 pytestmark = [pytest.mark.nbgrader,
               pytest.mark.filterwarnings("ignore:Cell is missing an id field")]
@@ -547,7 +548,7 @@ def _marked_processes() -> list[str]:
 def _crowd_of_the_old_sandbox_user() -> subprocess.Popen:
     """300 sleeping processes of ``nobody`` (the grader is root) or of the
     grader's own user: more than ``SandboxedKernelManager.max_processes``."""
-    limit = grading.sandbox.SandboxedKernelManager.max_processes.default_value
+    limit = sandbox.SandboxedKernelManager.max_processes.default_value
     become = (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
               if os.geteuid() == 0 else [])
     crowd = subprocess.Popen(
@@ -569,7 +570,7 @@ def graded(tmp_path_factory):
     (root / "nbgrader_config.py").write_text(config)
     timings = {}
     start = time.perf_counter()
-    grading.release(root, validate=False)
+    course_release.release(root, validate=False)
     timings["release"] = time.perf_counter() - start
 
     honest = {}
@@ -590,7 +591,7 @@ def graded(tmp_path_factory):
     # may run: each sandbox has a user of its own, so they do not count.
     crowd = _crowd_of_the_old_sandbox_user()
     try:
-        honest_results = grading.autograde(
+        honest_results = autograde.autograde(
             root, students=["solution_key", "untouched_release", "flagged_but_honest"],
             progress=False, jobs=JOBS)
     finally:
@@ -633,7 +634,7 @@ def graded(tmp_path_factory):
     scratch.mkdir()
     tempfile.tempdir = str(scratch)
     try:
-        results = grading.autograde(root, students=everyone, progress=False,
+        results = autograde.autograde(root, students=everyone, progress=False,
                                     jobs=ATTACK_JOBS)
     finally:
         tempfile.tempdir = None
@@ -697,7 +698,7 @@ def test_every_attack_on_every_assignment_earns_no_point(graded):
 
 def test_spoofed_comparisons_earn_nothing_even_before_withholding(graded):
     """The hidden tests check types strictly and compare with references taken
-    before student code ran (seglab.grading_guard)."""
+    before student code ran (seglab.grading.guard)."""
     earned = [(r.student, r.assignment, _raw_points(graded, r))
               for r in graded["results"]
               if r.student in SPOOFING and _raw_points(graded, r) != 0]
@@ -747,13 +748,13 @@ def test_a_flagged_score_is_withheld_until_an_instructor_clears_it(graded):
 
     key = ("flagged_but_honest", SLOW_ASSIGNMENT)
     assert grades_csv()[key] == 0
-    entry = grading.clear(course, SLOW_ASSIGNMENT, "flagged_but_honest")
+    entry = autograde.clear(course, SLOW_ASSIGNMENT, "flagged_but_honest")
     assert entry["score"] == flagged.max_score == grades_csv()[key]
     with open(course / grading.REPORT_CSV, newline="") as handle:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(handle)}
     assert rows[key]["status"] == "cleared"
     with pytest.raises(grading.GradingError, match="no withheld score"):
-        grading.clear(course, SLOW_ASSIGNMENT, "flagged_but_honest")
+        autograde.clear(course, SLOW_ASSIGNMENT, "flagged_but_honest")
 
 
 def test_no_process_outlives_grading(graded):
@@ -825,7 +826,7 @@ def test_the_forked_processes_were_capped(graded):
     """The count of children stays under the cap; a kernel whose own threads
     (TensorFlow's) no longer fit under it stops answering and is failed."""
     by_key = {(r.student, r.assignment): r for r in graded["results"]}
-    limit = grading.sandbox.SandboxedKernelManager.max_processes.default_value
+    limit = sandbox.SandboxedKernelManager.max_processes.default_value
     counted = 0
     for name in ASSIGNMENTS:
         path = graded["course"] / "autograded" / "fork_many" / name
@@ -844,7 +845,7 @@ def test_a_submission_cannot_fill_the_disk_and_leaves_nothing_behind(graded):
     """2 GB written into the working folder, home and /tmp stop at the
     sandbox's in-memory size limits; /var/tmp and /dev/shm are read-only; the
     grader's scratch folder is empty after grading."""
-    limit = grading.sandbox.SandboxedKernelManager.tmp_size.default_value // 1024**2
+    limit = sandbox.SandboxedKernelManager.tmp_size.default_value // 1024**2
     for name in ASSIGNMENTS:
         written = {}
         for line in _attack_output(graded, "fill_disk", name).splitlines():
@@ -889,7 +890,7 @@ def test_without_the_sandbox_a_kernel_that_kills_its_parent_stops_only_itself(gr
     """Where there is no sandbox (macOS, --no-sandbox), each submission still
     has a worker process of its own: killing it ends that submission only."""
     with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
-        results = grading.autograde(
+        results = autograde.autograde(
             graded["course"], [SLOW_ASSIGNMENT], ["signal_parent", "solution_key"],
             export=False, progress=False, sandboxed=False)
     by_student = {r.student: r for r in results}

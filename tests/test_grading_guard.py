@@ -1,4 +1,4 @@
-"""seglab.grading_guard: tampering is found, answers are typed strictly.
+"""seglab.grading.guard: tampering is found, answers are typed strictly.
 
 These run in plain Python (no IPython shell); the checks inside a real
 kernel, against real notebooks, are in test_assignment_tests.py.
@@ -11,7 +11,8 @@ import builtins
 import numpy as np
 import pytest
 
-from seglab import grading_guard, palette
+from seglab import palette
+from seglab.grading import guard as grading_guard
 
 
 @pytest.fixture()

@@ -17,7 +17,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from seglab import grading
-from seglab.grading import feedback, sandbox, submission, withhold
+from seglab.grading import (
+    autograde,
+    feedback,
+    hooks,
+    sandbox,
+    submission,
+    withhold,
+)
+from seglab.grading import release as course_release
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,9 +184,9 @@ def test_missing_bubblewrap_fails_loudly_with_the_fix(monkeypatch):
         with pytest.raises(sandbox.SandboxError, match="apt-get install bubblewrap"):
             sandbox.require_sandbox()
         with pytest.raises(grading.GradingError, match="--no-sandbox"):
-            grading._sandbox_mode(True)
+            autograde._sandbox_mode(True)
         with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
-            assert grading._sandbox_mode(False) == "off"
+            assert autograde._sandbox_mode(False) == "off"
         monkeypatch.setattr(sandbox.sys, "platform", "darwin")
         monkeypatch.setattr(sandbox.platform, "system", lambda: "Darwin")
         with pytest.warns(RuntimeWarning, match="no sandbox for graded kernels"):
@@ -305,7 +313,7 @@ def test_traceback_scrubbing_removes_hidden_lines_and_their_message():
 def test_feedback_steps_clear_hidden_tests_after_scrubbing():
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
-    steps = grading.feedback_preprocessors()
+    steps = hooks.feedback_preprocessors()
     assert steps.index(feedback.ScrubHiddenTracebacks) < steps.index(
         ClearHiddenTests) < steps.index(GetGrades)
 
@@ -332,13 +340,13 @@ def test_student_copy_has_lessons_package_and_releases_but_no_key(tmp_path):
     (course / "source" / "01_x" / "01_x.ipynb").write_text("### BEGIN SOLUTION")
     nbformat.write(_release(), str(release / "01_x.ipynb"))
     target = tmp_path / "out"
-    grading.student_copy(target, course)
+    course_release.student_copy(target, course)
     names = sorted(p.name for p in target.iterdir())
     assert names == ["README.md", "assignments", "lessons", "src"]
     assert (target / "assignments" / "01_x" / "01_x.ipynb").is_file()
     assert not list(target.rglob("source")) and not (target / "solutions").exists()
     with pytest.raises(grading.GradingError, match="not empty"):
-        grading.student_copy(target, course)
+        course_release.student_copy(target, course)
 
 
 def test_clear_without_a_withheld_score_says_what_is_withheld(tmp_path):
@@ -350,17 +358,17 @@ def test_clear_without_a_withheld_score_says_what_is_withheld(tmp_path):
 
 
 def test_worker_timeout_covers_set_up_and_budget():
-    assert grading._worker_timeout(1) > 2 * grading.SETUP_TIMEOUT
+    assert autograde._worker_timeout(1) > 2 * grading.SETUP_TIMEOUT
     assert os.environ.get(sandbox.SANDBOX_ENV, "on") in {"on", "off", "1", "0"}
 
 
 def test_report_keeps_rows_of_submissions_graded_earlier(tmp_path):
     path = tmp_path / "grading_report.csv"
-    first = grading.SubmissionResult("01_x", "ann", True, 10, 40, 1.0, ["note"])
-    second = grading.SubmissionResult("01_x", "bob", True, 0, 40, 1.0, [], "withheld")
-    grading.write_report([first, second], path)
-    again = grading.SubmissionResult("01_x", "bob", True, 40, 40, 1.0, [])
-    grading.write_report([again], path)
+    first = autograde.SubmissionResult("01_x", "ann", True, 10, 40, 1.0, ["note"])
+    second = autograde.SubmissionResult("01_x", "bob", True, 0, 40, 1.0, [], "withheld")
+    autograde.write_report([first, second], path)
+    again = autograde.SubmissionResult("01_x", "bob", True, 40, 40, 1.0, [])
+    autograde.write_report([again], path)
     import csv
 
     with open(path, newline="") as handle:

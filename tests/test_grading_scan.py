@@ -1,4 +1,4 @@
-"""seglab.grading_scan: every rule flags its trick; honest answers are never flagged."""
+"""seglab.grading.scan: every rule flags its trick; honest answers are never flagged."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seglab import grading_scan
+from seglab.grading import scan as grading_scan
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
@@ -88,6 +88,9 @@ ATTACKS = {
     "grader-internals": [
         "_seglab_guard.check = lambda *a: None",
         "from seglab import grading_guard",
+        "from seglab.grading import guard",
+        "import seglab.grading.guard as g",
+        "from seglab.grading.autograde import clear",
         "import nbgrader",
     ],
     "magic": [

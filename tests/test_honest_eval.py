@@ -302,22 +302,24 @@ def test_deeplab_validation_uses_val_never_test(monkeypatch, tmp_path, profile):
     from seglab import data
 
     seen = _capture_splits(monkeypatch, data, "voc_dataset")
-    monkeypatch.setattr(train, "build_deeplab", lambda *a, **k: pointwise_model())
-    settings = train.deeplab_settings(profile)
+    monkeypatch.setattr(train.deeplab, "build_deeplab",
+                        lambda *a, **k: pointwise_model())
+    settings = train.deeplab.deeplab_settings(profile)
     with pytest.raises(Stop):
-        train.train_deeplab(settings, "unused", tmp_path)
+        train.deeplab.train_deeplab(settings, "unused", tmp_path)
     assert seen == {"train": "train", "val": "val"}
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
 def test_unet_validation_uses_val_never_test(monkeypatch, tmp_path, profile):
-    from seglab import data, train_unet
+    from seglab import data
+    from seglab.train import unet as train_unet
 
     seen = _capture_splits(monkeypatch, data, "pets_dataset")
     monkeypatch.setattr(train_unet, "build_unet", lambda *a, **k: pointwise_model())
     settings = train_unet.unet_settings(profile)
     with pytest.raises(Stop):
-        train_unet.train_unet(settings, "sample", tmp_path)
+        train_unet.train(settings, "sample", tmp_path)
     assert seen == {"train": "train", "val": "val"}
 
 
@@ -325,13 +327,14 @@ def test_cli_training_validates_on_val(monkeypatch, tmp_path, voc_root):
     from seglab import data
 
     seen = _capture_splits(monkeypatch, data, "voc_dataset")
-    monkeypatch.setattr(train, "build_deeplab", lambda *a, **k: pointwise_model())
+    monkeypatch.setattr(train.deeplab, "build_deeplab",
+                        lambda *a, **k: pointwise_model())
     with pytest.raises(Stop):
         cli.main(["train", "deeplabv3", "--data", "synthetic", "--epochs", "1",
                   "--out", str(tmp_path / "d")])
     assert seen == {"train": "train", "val": "val"}
     seen = _capture_splits(monkeypatch, data, "pets_dataset")
-    from seglab import train_unet
+    from seglab.train import unet as train_unet
 
     monkeypatch.setattr(train_unet, "build_unet", lambda *a, **k: pointwise_model())
     with pytest.raises(Stop):

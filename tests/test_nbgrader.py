@@ -18,6 +18,8 @@ import nbformat
 import pytest
 
 from seglab import grading
+from seglab.grading import autograde
+from seglab.grading import release as course_release
 
 pytestmark = pytest.mark.nbgrader
 
@@ -52,7 +54,7 @@ def course(tmp_path_factory) -> Path:
     shutil.copytree(COURSE / "source", root / "source")
     shutil.copy(COURSE / "nbgrader_config.py", root)
     start = time.perf_counter()
-    grading.release(root, validate=False)  # the graded releases below check it
+    course_release.release(root, validate=False)  # the graded releases below check it
     print(f"\ngenerate_assignment, 6 assignments: {time.perf_counter() - start:.1f} s")
     return root
 
@@ -81,7 +83,7 @@ def test_quiz_keeps_the_course_points_and_a_written_question_six():
 
 def test_solutions_folder_matches_a_fresh_generate_solution(tmp_path):
     fresh = tmp_path / "solutions"
-    written = grading.generate_solutions(COURSE, fresh)
+    written = course_release.generate_solutions(COURSE, fresh)
     assert len(written) == len(grading.ASSIGNMENTS)
     committed = sorted(p.relative_to(SOLUTIONS) for p in SOLUTIONS.rglob("*.ipynb"))
     regenerated = sorted(p.relative_to(fresh) for p in fresh.rglob("*.ipynb"))
@@ -109,11 +111,11 @@ def test_release_check_catches_a_release_that_passes_its_tests(tmp_path):
     _cell(notebook, "setup").source += '\nunet_skip_answer = "B"'
     nbformat.write(notebook, str(path))
     with pytest.raises(grading.GradingError, match="unet_skip_answer"):
-        grading.release(root, [CLASS_ASSIGNMENT])
+        course_release.release(root, [CLASS_ASSIGNMENT])
 
 
 def test_release_check_passes_an_unsolved_release(course):
-    assert grading.validate_release_fails(course, [CLASS_ASSIGNMENT]) == [
+    assert course_release.validate_release_fails(course, [CLASS_ASSIGNMENT]) == [
         CLASS_ASSIGNMENT
     ]
 
@@ -143,7 +145,7 @@ def test_release_fetch_submit_collect_autograde_feedback_end_to_end(course, tmp_
     from nbgrader.exchange.default import ExchangeFetchAssignment, ExchangeSubmit
 
     name = CLASS_ASSIGNMENT
-    exchange = grading.release_to_exchange(course, [name])
+    exchange = course_release.release_to_exchange(course, [name])
     assert exchange == (course / "exchange").resolve()  # the course's own by default
     home = tmp_path / "student"
     home.mkdir()
@@ -157,10 +159,10 @@ def test_release_fetch_submit_collect_autograde_feedback_end_to_end(course, tmp_
     _as_student(ExchangeSubmit, exchange, home, name)
 
     student = getpass.getuser()
-    assert grading.collect(course, [name])[name] == [student]
-    results = grading.autograde(course, [name], [student], progress=False)
+    assert course_release.collect(course, [name])[name] == [student]
+    results = autograde.autograde(course, [name], [student], progress=False)
     assert [(r.status, r.score) for r in results] == [("ok", 20.0)], results
-    written = grading.generate_feedback(course, [name], [student])
+    written = course_release.generate_feedback(course, [name], [student])
     assert [p.name for p in written] == [f"{name}.html"]
     html = written[0].read_text()
     source = _read(COURSE / "source" / name / f"{name}.ipynb")

@@ -188,7 +188,8 @@ def test_mirrored_strategy_trains_on_two_logical_cpus(tmp_path):
 
 
 def test_quick_and_full_settings_differ_where_documented():
-    quick, full = train.deeplab_settings("quick"), train.deeplab_settings("full")
+    quick = train.deeplab.deeplab_settings("quick")
+    full = train.deeplab.deeplab_settings("full")
     assert (full.backbone, full.image_size, full.batch_size) == ("resnet50", 384, 8)
     assert full.atrous_rates == (6, 12, 18) and full.output_stride == 16
     assert full.backbone_weights == "imagenet" and full.optimizer == "sgd"
@@ -230,11 +231,11 @@ def test_cli_rejects_a_bad_data_argument(capsys):
 
 def test_full_weight_decay_is_the_recipes_l2_term_on_conv_kernels():
     settings = dataclasses.replace(
-        train.deeplab_settings("quick"), optimizer="sgd", weight_decay=2e-4,
+        train.deeplab.deeplab_settings("quick"), optimizer="sgd", weight_decay=2e-4,
         image_size=64, atrous_rates=(1, 2, 3),
     )
-    assert train.deeplab_settings("full").weight_decay == 2e-4
-    model = train.build_deeplab(settings, steps_per_epoch=4)
+    assert train.deeplab.deeplab_settings("full").weight_decay == 2e-4
+    model = train.deeplab.build_deeplab(settings, steps_per_epoch=4)
     assert not model.optimizer.weight_decay  # no decoupled decay on top
     kernels = [
         layer.kernel for layer in model.layers

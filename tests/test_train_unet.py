@@ -4,7 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from seglab import model_commands, train_unet
+from seglab.cli import train as train_cli
+from seglab.train import unet as train_unet
 
 
 def test_full_profile_is_the_tutorials_run():
@@ -81,15 +82,15 @@ def test_train_val_test_are_disjoint_and_validation_is_not_the_test_split():
     [(None, None), ("none", None), ("auto", "auto"), ("1,1,3", (1.0, 1.0, 3.0))],
 )
 def test_class_weight_argument(text, expected):
-    assert train_unet.parse_class_weights(text) == expected
+    assert train_cli.parse_class_weights(text) == expected
 
 
 def test_pets_source_accepts_folders_and_rejects_missing_ones(tmp_path):
-    assert train_unet.pets_source(f"pets:{tmp_path}") == str(tmp_path)
-    assert train_unet.pets_source("tfds") == "tfds"
-    assert train_unet.pets_source("sample") == "sample"
+    assert train_cli.pets_source(f"pets:{tmp_path}") == str(tmp_path)
+    assert train_cli.pets_source("tfds") == "tfds"
+    assert train_cli.pets_source("sample") == "sample"
     with pytest.raises(ValueError, match="raw Oxford-IIIT Pet folder"):
-        train_unet.pets_source("pets:/no/such/place")
+        train_cli.pets_source("pets:/no/such/place")
 
 
 @pytest.mark.parametrize(
@@ -106,5 +107,5 @@ def test_class_weight_flag_overrides_the_recipe_only_when_given(
         profile="quick", epochs=None, image_size=None, batch_size=None, alpha=None,
         backbone_weights=None, train_encoder=False, class_weights=flag,
     )
-    settings = model_commands._unet_settings_from_args(args, "synthetic")
+    settings = train_cli._unet_settings_from_args(args, "synthetic")
     assert settings.class_weights == expected

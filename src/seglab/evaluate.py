@@ -17,7 +17,7 @@
   their mean cross-entropy (exercise 6: ``tf.math.top_k`` of per-image losses).
 - :func:`read_history` reads ``history.csv``; :func:`read_event_scalars` reads
   the TensorBoard event files that training wrote under ``logs/``.
-- The command line (``seglab evaluate``) lives in :mod:`seglab.model_commands`.
+- The command line (``seglab evaluate``) lives in :mod:`seglab.cli.model`.
 """
 
 from __future__ import annotations

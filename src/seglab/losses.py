@@ -352,3 +352,14 @@ def ce_dice(
 LOSSES = {"cross_entropy": cross_entropy, "dice": dice, "focal": focal,
           "ce_dice": ce_dice}
 """Loss factories by name (what the CLI's ``--loss`` accepts)."""
+
+
+def pixel_loss(ignore_label: int = IGNORE_LABEL) -> keras.losses.Loss:
+    """Per-pixel cross-entropy from logits; ``ignore_label`` pixels count 0.
+
+    Per pixel (not a batch scalar), so a ``(B, H, W)`` sample weight weights
+    each pixel before the mean.
+    """
+    return keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=ignore_label
+    )

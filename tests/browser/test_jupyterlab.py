@@ -263,6 +263,8 @@ def test_a_student_fetches_and_submits_and_the_instructor_grades_it(
     """Fetch and Submit in the Assignment List, then collect, autograde and
     feedback on the instructor's side."""
     from seglab import grading
+    from seglab.grading import autograde
+    from seglab.grading import release as course_release
 
     name = "01_concepts"
     page.goto(lab_server.lab_url("lab", reset=True))
@@ -281,11 +283,11 @@ def test_a_student_fetches_and_submits_and_the_instructor_grades_it(
         f"*+{name}+*"))
     assert len(inbound) == 1, f"no submission of {name} in {lab_server.exchange}"
 
-    found = grading.collect(lab_server.course, [name], lab_server.exchange)
+    found = course_release.collect(lab_server.course, [name], lab_server.exchange)
     assert len(found[name]) == 1
-    results = grading.autograde(lab_server.course, [name], progress=False)
+    results = autograde.autograde(lab_server.course, [name], progress=False)
     assert [(r.status, r.score) for r in results] == [("ok", 0.0)]
-    written = grading.generate_feedback(lab_server.course, [name])
+    written = course_release.generate_feedback(lab_server.course, [name])
     assert len(written) == 1
     text = written[0].read_text()
     assert "HIDDEN TESTS" not in text and "default_rng(1)" not in text

@@ -72,8 +72,8 @@ def bench_train(level: Level) -> dict:
     import keras
 
     from seglab import config
-    from seglab.train import build_deeplab, deeplab_settings
-    from seglab.train_unet import build_unet, unet_settings
+    from seglab.train.deeplab import build_deeplab, deeplab_settings
+    from seglab.train.unet import build_unet, unet_settings
 
     on_gpu = bool(config.gpus())
     rng = np.random.default_rng(0)

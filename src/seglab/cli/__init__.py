@@ -1,67 +1,65 @@
 """``seglab`` / ``python -m seglab``: long runs outside the notebooks.
 
-Each command group lives in its own module, which exposes
-``register(subparsers)``; this file only assembles them.
+Each command module exposes ``register(commands)``; :func:`build_parser`
+creates each top-level group (``data``, ``train``, ``grade``) once and hands
+its sub-commands to the module that fills it. A handler, ``run_<command>``,
+turns the parsed arguments into the settings of one function below ``cli/``
+(``train``, ``evaluate``, ``export``, ``grading``, ``bench``)
+and calls it; nothing below ``cli/`` imports this package. Errors a user can
+fix become :class:`CommandError`: one message, exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-
-# Modules that add sub-commands; each defines ``register(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "seglab.cli.data",
-    "seglab.train_cli",
-    "seglab.grading",
-    "seglab.model_commands",
-    "seglab.cli.bench",
-)
 
 
 class CommandError(Exception):
     """A problem the user can fix: printed as one message, exit code 1."""
 
 
-def command_group(
-    subparsers: argparse._SubParsersAction,
+def _group(
+    commands: argparse._SubParsersAction,
     name: str,
-    help: str,
-    *,
-    dest: str = "model",
-    metavar: str = "MODEL",
+    dest: str,
+    metavar: str,
+    **parser_options: str,
 ) -> argparse._SubParsersAction:
-    """The sub-commands of group ``name`` (e.g. ``train``), created if missing.
-
-    Lets several modules add commands to one group: ``train deeplabv3`` and
-    ``train unet`` live in different modules; whichever registers first
-    creates the group.
-    """
-    existing = subparsers.choices.get(name)
-    if existing is None:
-        existing = subparsers.add_parser(name, help=help)
-        group = existing.add_subparsers(dest=dest, metavar=metavar)
-        group.required = True
-        return group
-    for action in existing._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError(f"the `seglab {name}` parser has no sub-commands")
+    """A new top-level command ``name`` and its (required) sub-commands."""
+    parser = commands.add_parser(name, **parser_options)
+    group = parser.add_subparsers(dest=dest, metavar=metavar)
+    group.required = True
+    return group
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, every registered command included."""
+    """The full argument parser, every command included."""
+    from seglab.cli import bench, data, grade, model, train
+
     parser = argparse.ArgumentParser(
         prog="seglab",
         description="Semantic segmentation course tools: data, training, "
         "evaluation, export.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    data.register_info(commands)
+    data.register(_group(
+        commands, "data", "action", "ACTION",
+        help="write, download, check or convert datasets",
+    ))
+    train.register(_group(
+        commands, "train", "model", "MODEL", help="train a segmentation model",
+    ))
+    grade.register(_group(
+        commands, "grade", "grade_command", "ACTION",
+        help="nbgrader course: release assignments, solutions, autograding",
+        description="Instructor commands for the nbgrader course in autograder/.",
+    ))
+    model.register(commands)
+    bench.register(commands)
     return parser
 
 

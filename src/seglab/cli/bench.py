@@ -40,9 +40,9 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    """Add ``seglab bench`` to the CLI."""
-    parser = subparsers.add_parser(
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``bench`` to the top-level commands."""
+    parser = commands.add_parser(
         "bench",
         help="measure the data pipeline, label conversion, training and prediction",
         description="Measure the data pipeline, colour -> label conversion, "

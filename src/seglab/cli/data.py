@@ -11,20 +11,17 @@ from seglab.cli import CommandError
 DATASETS = ("voc", "pets")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``info`` and ``data`` to the ``seglab`` parser."""
-    info = subparsers.add_parser(
+def register_info(commands: argparse._SubParsersAction) -> None:
+    """Add ``info`` to the top-level commands."""
+    info = commands.add_parser(
         "info", help="print the banner: versions, devices, profile"
     )
     info.add_argument("--profile", default=None, help="quick, full or auto")
     info.set_defaults(func=run_info)
 
-    data = subparsers.add_parser(
-        "data", help="write, download, check or convert datasets"
-    )
-    actions = data.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
 
+def register(actions: argparse._SubParsersAction) -> None:
+    """Add the actions of the ``seglab data`` group."""
     synth = actions.add_parser(
         "synth", help="write the built-in dataset in the real format"
     )

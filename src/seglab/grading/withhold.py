@@ -1,7 +1,7 @@
 """Withhold the auto-graded score of a flagged submission until a person clears it.
 
 Before grading, every cell a student wrote is scanned
-(``seglab.grading_scan.scan_notebook``) for constructs an honest answer to
+(``seglab.grading.scan.scan_notebook``) for constructs an honest answer to
 these assignments never needs. A submission with findings is graded as
 usual, but its auto-graded points are set to 0 in the gradebook (so
 ``grades.csv`` shows 0) and marked for manual grading; what was found and the
@@ -44,7 +44,7 @@ def save(course: Path, records: dict) -> None:
 def scan(notebooks: dict[str, NotebookNode], releases: dict[str, NotebookNode]
          ) -> list[str]:
     """Findings of the static scan for each notebook, as report lines."""
-    from seglab.grading_scan import scan_notebook
+    from seglab.grading.scan import scan_notebook
 
     lines = []
     for notebook_id, notebook in notebooks.items():

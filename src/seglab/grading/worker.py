@@ -26,15 +26,15 @@ def grade(request: dict) -> dict:
     """Run nbgrader's autograde for the request; returns capture_log's dict."""
     from nbgrader.converters import Autograde
 
-    from seglab import grading
+    from seglab.grading import load_config, run_app, sandbox
 
-    os.environ[grading.sandbox.SANDBOX_ENV] = request["sandbox"]
-    config = grading.load_config(Path(request["course"]))
+    os.environ[sandbox.SANDBOX_ENV] = request["sandbox"]
+    config = load_config(Path(request["course"]))
     config.CourseDirectory.submitted_directory = str(Path(request["submitted"]))
     if request.get("db_url"):
         config.CourseDirectory.db_url = request["db_url"]
-    return grading._run_app(Autograde, config, assignment_id=request["assignment"],
-                            student_id=request["student"])
+    return run_app(Autograde, config, assignment_id=request["assignment"],
+                   student_id=request["student"])
 
 
 def main(argv: list[str]) -> int:

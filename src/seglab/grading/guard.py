@@ -2,7 +2,7 @@
 
 A locked set-up cell of every assignment runs, before any student code::
 
-    from seglab.grading_guard import capture as _seglab_capture
+    from seglab.grading.guard import capture as _seglab_capture
     _seglab = _seglab_capture(globals())
 
 :func:`capture` records the state the tests rely on: NumPy's and the course
@@ -18,7 +18,7 @@ yes cannot pass) and compare with the references captured here
 code could have replaced.
 
 Code in the same process can always undo a check it can reach; these checks
-are one layer. The other is :mod:`seglab.grading_scan`, which flags, before
+are one layer. The other is :mod:`seglab.grading.scan`, which flags, before
 grading, any student cell that reaches them (names starting with ``_seglab``,
 ``gc``, ``ctypes``, ``globals()``, code objects, ``sys.modules``...), and a
 transformer that removes whole test cells, which no check inside those cells

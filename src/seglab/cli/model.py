@@ -1,154 +1,25 @@
-"""``seglab train unet``, ``seglab evaluate``, ``seglab export``, ``seglab predict``.
+"""``seglab evaluate``, ``seglab export``, ``seglab predict``: use a trained model.
 
 Only argument parsing lives here; TensorFlow is imported when a command runs,
-so ``seglab --help`` stays fast. The work is done by :mod:`seglab.train_unet`,
-:mod:`seglab.evaluate` and :mod:`seglab.export`.
+so ``seglab --help`` stays fast. The work is done by :mod:`seglab.evaluate`
+and :mod:`seglab.export`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from seglab.cli import CommandError, command_group
+from seglab.cli import CommandError
 
 
-def train_subparsers(subparsers: argparse._SubParsersAction):
-    """The ``seglab train`` group's sub-command action, created if missing.
-
-    ``train deeplabv3`` and ``train unet`` live in different modules; whichever
-    registers first creates the group, the other adds to it.
-    """
-    return command_group(subparsers, "train", "train a segmentation model")
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train unet``, ``evaluate``, ``export`` and ``predict``."""
-    _register_train_unet(train_subparsers(subparsers))
-    _register_evaluate(subparsers)
-    _register_export(subparsers)
-    _register_predict(subparsers)
-
-
-# --- seglab train unet -------------------------------------------------------
-
-
-def _register_train_unet(models: argparse._SubParsersAction) -> None:
-    parser = models.add_parser(
-        "unet", help="U-Net (MobileNetV2 encoder) on Oxford-IIIT Pet"
-    )
-    parser.add_argument(
-        "--data", default=None,
-        help="sample (300 real photos shipped with seglab; the quick profile's "
-        "default) | pets:DIR (a raw Oxford-IIIT Pet folder; the full profile's "
-        "default is <data home>/pets) | tfds | synthetic (drawn stand-ins)",
-    )
-    parser.add_argument("--profile", default=None, help="quick, full or auto")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--image-size", type=int, default=None, help="multiple of 32")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--backbone-weights", default=None, help="imagenet or none")
-    parser.add_argument(
-        "--train-encoder",
-        action="store_true",
-        help="also train an ImageNet encoder (fine-tuning)",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=float,
-        default=None,
-        help="MobileNetV2 width multiplier (ImageNet: 0.35 to 1.4)",
-    )
-    parser.add_argument(
-        "--class-weights",
-        default=None,
-        help="one weight per class (pet,background,border), e.g. "
-        "1,1,3, or 'auto' (inverse pixel frequency)",
-    )
-    parser.add_argument("--out", type=Path, default=Path("runs/unet"))
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue a killed run after its last finished epoch",
-    )
-    parser.add_argument("--seed", type=int, default=42)
-    parser.set_defaults(func=run_train_unet)
-
-
-def _unet_settings_from_args(args: argparse.Namespace, source: str):
-    from seglab import train_unet
-
-    settings = train_unet.unet_settings(args.profile)
-    changes: dict = {}
-    for field, value in (
-        ("epochs", args.epochs),
-        ("image_size", args.image_size),
-        ("batch_size", args.batch_size),
-        ("alpha", args.alpha),
-    ):
-        if value is not None:
-            if value <= 0:
-                raise ValueError(f"--{field.replace('_', '-')} must be positive")
-            changes[field] = value
-    if args.backbone_weights is not None:
-        weights = args.backbone_weights
-        changes["encoder_weights"] = None if weights.lower() == "none" else weights
-    if args.train_encoder:
-        changes["trainable_encoder"] = True
-    settings = dataclasses.replace(settings, **changes)
-    if args.class_weights is None:  # the profile's recipe decides
-        return settings
-    class_weights = train_unet.parse_class_weights(args.class_weights)
-    if class_weights == "auto":
-        class_weights = train_unet.auto_class_weights(settings, source)
-        print(f"class weights from pixel frequencies: {class_weights}")
-    return dataclasses.replace(settings, class_weights=class_weights)
-
-
-def run_train_unet(args: argparse.Namespace) -> int:
-    """``seglab train unet``: train, write outputs, print the test scores."""
-    from seglab import config, train_unet
-    from seglab.data import pets
-    from seglab.data.voc import DatasetError
-
-    try:
-        profile = config.get_profile(args.profile)
-        source = (
-            train_unet.default_pets_source(profile)
-            if args.data is None
-            else train_unet.pets_source(args.data)
-        )
-        settings = _unet_settings_from_args(args, source)
-        weights = (
-            "random initialisation"
-            if settings.encoder_weights is None
-            else (f"{settings.encoder_weights} (random if it cannot be loaded)")
-        )
-        description = pets.describe_source(source)
-        config.banner(profile, data=description, weights=weights)
-        result = train_unet.train_unet(
-            settings,
-            source,
-            args.out,
-            data_description=description,
-            resume=args.resume,
-            seed=args.seed,
-        )
-    except (ValueError, FileNotFoundError, DatasetError, config.ProfileError) as error:
-        raise CommandError(str(error)) from error
-    ious = ", ".join(
-        f"{name} {'-' if value is None else f'{value:.3f}'}"
-        for name, value in result["per_class_iou"].items()
-    )
-    print(
-        f"test mIoU {result['mean_iou']:.3f} ({ious}); pixel accuracy "
-        f"{result['pixel_accuracy']:.3f}; encoder weights {result['weights']}; "
-        f"outputs in {args.out}"
-    )
-    return 0
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``evaluate``, ``export`` and ``predict`` to the top-level commands."""
+    _register_evaluate(commands)
+    _register_export(commands)
+    _register_predict(commands)
 
 
 # --- seglab evaluate ---------------------------------------------------------
@@ -203,7 +74,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         data = args.data
         if data is None:
             from seglab.palette import VOC_CLASSES
-            from seglab.train_unet import default_pets_source
+            from seglab.train.unet import default_pets_source
 
             pets_model = num_classes != len(VOC_CLASSES)
             data = default_pets_source(profile) if pets_model else "synthetic"

@@ -21,9 +21,9 @@ import keras
 import tensorflow as tf
 
 from seglab import class_weights as weighting
-from seglab import config, metrics
+from seglab import config, losses, metrics
 from seglab.models.unet import DECODER_FILTERS, unet_mobilenetv2
-from seglab.palette import IGNORE_LABEL, PETS_CLASSES
+from seglab.palette import PETS_CLASSES
 
 NUM_PETS_CLASSES = len(PETS_CLASSES)
 QUICK_DECODER_FILTERS = (256, 128, 64, 32)
@@ -84,17 +84,6 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
     )
 
 
-def pixel_loss(ignore_label: int = IGNORE_LABEL) -> keras.losses.Loss:
-    """Per-pixel cross-entropy from logits; ``ignore_label`` pixels count 0.
-
-    Per pixel (not a batch scalar), so a ``(B, H, W)`` sample weight weights
-    each pixel before the mean.
-    """
-    return keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, ignore_class=ignore_label
-    )
-
-
 def learning_rate(
     settings: UNetSettings, steps_per_epoch: int | None = None
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -119,10 +108,8 @@ def make_loss(settings: UNetSettings) -> keras.losses.Loss:
     cross-entropy).
     """
     if settings.loss == "cross_entropy":
-        return pixel_loss()
+        return losses.pixel_loss()
     if settings.loss == "ce_dice":
-        from seglab import losses
-
         return losses.ce_dice(settings.num_classes,
                               class_weights=settings.class_weights)
     raise ValueError(
@@ -154,25 +141,6 @@ def build_unet(
     return model
 
 
-def pets_source(data: str) -> str:
-    """``--data`` -> a :func:`seglab.data.pets_dataset` source.
-
-    ``sample``, ``synthetic`` and ``tfds`` pass through; ``pets:DIR`` and a
-    plain existing folder give the folder.
-    """
-    from seglab.data import pets
-
-    if data in pets.SOURCES:
-        return data
-    folder = data[len("pets:") :] if data.startswith("pets:") else data
-    if not folder or not Path(folder).expanduser().is_dir():
-        raise ValueError(
-            f"--data {data!r}: use sample, synthetic, tfds or pets:DIR where DIR "
-            "is a raw Oxford-IIIT Pet folder (images/ and annotations/trimaps/)"
-        )
-    return str(Path(folder).expanduser())
-
-
 def pets_data(settings: UNetSettings, source: str, seed: int = 42):
     """``(train, val, test)`` datasets: train shuffled (augmented if set).
 
@@ -202,7 +170,7 @@ def pets_data(settings: UNetSettings, source: str, seed: int = 42):
     return train, val, test
 
 
-def train_unet(
+def train(
     settings: UNetSettings,
     source: str,
     out_dir: str | os.PathLike,
@@ -223,7 +191,7 @@ def train_unet(
     class name, ``epochs``, ``seconds``, ``profile``, ``data``, ``weights``,
     ``settings``), as ``seglab train deeplabv3`` does. Returns that dictionary.
     """
-    from seglab import train
+    from seglab import train as training
     from seglab.data import pets
 
     config.set_seed(seed)
@@ -231,11 +199,11 @@ def train_unet(
     out.mkdir(parents=True, exist_ok=True)
     train_data, val_data, test_data = pets_data(settings, source, seed)
     steps = int(train_data.cardinality())
-    strategy = train.select_strategy()
+    strategy = training.select_strategy()
     with strategy.scope():
         model = build_unet(settings, steps_per_epoch=max(steps, 1))
     start = time.perf_counter()
-    history = train.fit(
+    history = training.fit(
         model,
         train_data,
         val_data,
@@ -247,7 +215,7 @@ def train_unet(
         resize="squash" if settings.squash else "letterbox",
     )
     seconds = time.perf_counter() - start
-    return train.write_metrics(
+    return training.write_metrics(
         model, test_data, out, history, seconds=seconds, settings=settings,
         data=data_description or pets.describe_source(source),
         weights=model.encoder_weights,
@@ -255,28 +223,6 @@ def train_unet(
                "validation_split": "val",
                "synthetic_data": pets.is_synthetic_source(source)},
     )
-
-
-def parse_class_weights(text: str | None) -> tuple[float, ...] | str | None:
-    """``--class-weights``: ``"2,2,1"`` -> floats; ``"auto"``; ``None``/``"none"``."""
-    if text is None or text.lower() == "none":
-        return None
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError as error:
-        raise ValueError(
-            f"--class-weights {text!r}: give one number per class "
-            f"({', '.join(PETS_CLASSES)}), e.g. 1,1,3, or 'auto'"
-        ) from error
-    if len(values) != NUM_PETS_CLASSES:
-        raise ValueError(
-            f"--class-weights {text!r} has {len(values)} values; expected "
-            f"{NUM_PETS_CLASSES} ({', '.join(PETS_CLASSES)})"
-        )
-    weighting.normalise_class_weights(values)  # rejects negatives and zeros
-    return values
 
 
 def auto_class_weights(settings: UNetSettings, source: str) -> tuple[float, ...]:

@@ -15,7 +15,7 @@ source before it runs the notebook.
 
 A finding is a reason for a person to look, not a verdict: the grading
 command withholds the score of a flagged submission until an instructor
-clears it. The scan and the runtime checks of :mod:`seglab.grading_guard`
+clears it. The scan and the runtime checks of :mod:`seglab.grading.guard`
 work together: the guard lives in names that start with ``_seglab``, and any
 student code that mentions them is flagged here.
 """
@@ -62,7 +62,7 @@ RULES = {
     "inspect": "inspect, frames, code objects or other reflection",
     "dynamic-import": "importlib, runpy, __import__ or pkgutil",
     "exec-eval": "exec, eval or compile of code built at run time",
-    "grader-internals": "names of the grading checks (_seglab*, grading_guard)",
+    "grader-internals": "names of the grading checks (_seglab*, seglab.grading)",
     "magic": "an IPython magic, shell escape or help line",
     "network": "sockets or URL access",
 }
@@ -210,7 +210,9 @@ _FILE_ATTRS = {
     "parent", "parents", "home", "cwd", "expanduser", "resolve", "absolute",
     "abspath", "realpath", "dirname", "chdir", "gfile",
 }
-_GRADER_NAME = re.compile(r"_seglab|grading_guard|grading_scan|gradebook")
+_GRADER_NAME = re.compile(
+    r"_seglab|grading_guard|grading_scan|seglab\.grading\b|gradebook"
+)
 _OUTSIDE_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/])|(^|[\\/])\.\.([\\/]|$)")
 _TEST_BUILTINS = {
     "type", "isinstance", "issubclass", "len", "set", "frozenset", "str",
@@ -404,7 +406,7 @@ class _Scanner(ast.NodeVisitor):
         self._check_module(node, module)
         for alias in node.names:
             bound = alias.asname or alias.name
-            if _GRADER_NAME.search(alias.name):
+            if _GRADER_NAME.search(f"{module}.{alias.name}"):
                 self.flag(node, "grader-internals", f"imports {module}.{alias.name}")
             self._rebinding(node, bound, f"from {module} import {alias.name}",
                             f"{module}.{alias.name}")
@@ -617,7 +619,7 @@ _TEXT_RULES = [
      "inspect"),
     (r"\bimportlib\b|__import__|\brunpy\b", "dynamic-import"),
     (r"\b(exec|eval|compile)\s*\(", "exec-eval"),
-    (r"_seglab|grading_guard|nbgrader", "grader-internals"),
+    (r"_seglab|grading_guard|seglab\.grading\b|nbgrader", "grader-internals"),
     (r"\bsocket\b|\burllib\b|\brequests\b", "network"),
 ]
 _TEXT_PATTERNS = [(re.compile(p), rule) for p, rule in _TEXT_RULES]
