@@ -22,7 +22,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -231,13 +234,28 @@ FORK_MANY = textwrap.dedent(f'''
     print("children started:", children)
     ''')
 
+FILL_DISK = textwrap.dedent('''
+    import os
+    chunk = b"d" * (16 * 1024**2)
+    for place in (".", "/tmp", os.path.expanduser("~"), "/var/tmp", "/dev/shm"):
+        written = 0
+        try:
+            for i in range(128):  # 2 GB
+                with open(os.path.join(place, f"fill-{i}"), "wb") as handle:
+                    handle.write(chunk)
+                written += len(chunk)
+        except OSError as error:
+            print(place, type(error).__name__)
+        print("written", place, written // 1024**2, "MB")
+    ''')
+
 MEMORY_HOG = "hog = bytearray(32 * 1024**3)\nhog[::4096] = b'x' * len(hog[::4096])"
 
 
 def _flood(kind: str) -> str:
     if kind == "errors":
         return ("from IPython.display import display\n"
-                "for i in range(3000):\n"
+                "for i in range(1500):\n"
                 "    display({'text/plain': 'E' * 20000}, raw=True)\n"
                 "raise ValueError('x' * 1_000_000)")
     return ("import sys\nfor i in range(5000):\n"
@@ -352,19 +370,17 @@ SANDBOX_ATTACKS: dict[str, tuple[str, Builder]] = {
     "fork_many": ("starts processes until it cannot",
                   _in_first_answer(_constant(FORK_MANY))),
     "memory_hog": ("allocates 32 GB", _in_first_answer(_constant(MEMORY_HOG))),
-    "flood_outputs": ("thousands of large display outputs and a huge error",
+    "fill_disk": ("writes 2 GB into its folder, home, /tmp, /var/tmp, /dev/shm",
+                  _in_first_answer(_constant(FILL_DISK))),
+    "flood_outputs": ("1500 display outputs (30 MB) and a 1 MB error",
                       _in_first_answer(_constant(_flood("errors")))),
     "flood_streams": ("25 MB on stdout and stderr",
                       _in_first_answer(_constant(_flood("streams")))),
-    "widget_state": ("2000 widgets with large state", _in_first_answer(_constant(
+    "widget_state": ("1000 widgets with 30 MB of state", _in_first_answer(_constant(
         "import ipywidgets\nwidgets = [ipywidgets.Textarea(value='w' * 30_000)\n"
-        "           for _ in range(2000)]\nwidgets[0]"))),
+        "           for _ in range(1000)]\nwidgets[0]"))),
 }
-"""Attacks on the machine and the grader's limits; the assignment's code plays
-no part, so they run on the four assignments that do not import TensorFlow
-(02 and 04 spend seconds per kernel on it)."""
-SANDBOX_ASSIGNMENTS = ("01_concepts", "03_atrous_convolution", "05_unet_pets",
-                       "06_evaluation")
+"""Attacks on the machine and the grader's limits: on every assignment."""
 
 ALL_ATTACKS: dict[str, tuple[str, Builder]] = {}
 
@@ -381,9 +397,10 @@ SLOW_ATTACKS: dict[str, tuple[str, Builder]] = {
         "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "while True:\n    pass"))),
 }
-"""Attacks on the time limits: each costs its limit in wall time, so they run
-on one assignment (the limits do not depend on the assignment)."""
+"""Attacks on the time limits: on every assignment (they mostly wait, so the
+attack run grades several submissions at once)."""
 SLOW_ASSIGNMENT = "01_concepts"
+"""Where the shapes that do not depend on the assignment are tried."""
 ASSIGNMENTS = tuple(
     name for name in grading.ASSIGNMENTS
     if name in os.environ.get("SEGLAB_ATTACK_ASSIGNMENTS", name).split(","))
@@ -394,14 +411,15 @@ ALL_ATTACKS.update(SLOW_ATTACKS)
 
 
 def _attacks_for(name: str) -> dict[str, tuple[str, Builder]]:
-    chosen = dict(CONTENT_ATTACKS)
-    if name in SANDBOX_ASSIGNMENTS:
-        chosen.update(SANDBOX_ATTACKS)
-    if name == SLOW_ASSIGNMENT:
-        chosen.update(SLOW_ATTACKS)
-    return chosen
+    """Every attack, on every assignment."""
+    return dict(ALL_ATTACKS)
+
+
 JOBS = 2
-"""Submissions graded at once (each with its own worker and sandbox)."""
+"""Honest submissions graded at once (each with its own worker and sandbox)."""
+ATTACK_JOBS = 3
+"""Attack submissions graded at once (many of them only wait: on a time limit,
+a sleep, a killed kernel; a third worker uses that idle time)."""
 TIME_BUDGET = 20
 """The test course's time budget per notebook (the course default is 60 s)."""
 
@@ -526,6 +544,20 @@ def _marked_processes() -> list[str]:
     return found
 
 
+def _crowd_of_the_old_sandbox_user() -> subprocess.Popen:
+    """300 sleeping processes of ``nobody`` (the grader is root) or of the
+    grader's own user: more than ``SandboxedKernelManager.max_processes``."""
+    limit = grading.sandbox.SandboxedKernelManager.max_processes.default_value
+    become = (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+              if os.geteuid() == 0 else [])
+    crowd = subprocess.Popen(
+        become + ["/bin/sh", "-c", f"for i in $(seq {limit + 44}); do sleep 900 & "
+                  "done; echo ready; wait"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert crowd.stdout.readline().strip() == "ready"
+    return crowd
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Release once, grade the honest classmates, then every attack in one run."""
@@ -554,9 +586,16 @@ def graded(tmp_path_factory):
     flagged.cells.append(nbformat.v4.new_code_cell("import subprocess"))
     _write(flagged, root / "submitted" / "flagged_but_honest" / SLOW_ASSIGNMENT,
            SLOW_ASSIGNMENT)
-    honest_results = grading.autograde(
-        root, students=["solution_key", "untouched_release", "flagged_but_honest"],
-        progress=False, jobs=JOBS)
+    # Processes of the user every sandbox used to share, more than a sandbox
+    # may run: each sandbox has a user of its own, so they do not count.
+    crowd = _crowd_of_the_old_sandbox_user()
+    try:
+        honest_results = grading.autograde(
+            root, students=["solution_key", "untouched_release", "flagged_but_honest"],
+            progress=False, jobs=JOBS)
+    finally:
+        os.killpg(crowd.pid, signal.SIGKILL)
+        crowd.wait()
     timings["honest"] = time.perf_counter() - start
     classmates = {"solution_key", "untouched_release"}
     rows_before = _gradebook_rows(root, classmates)
@@ -588,8 +627,18 @@ def graded(tmp_path_factory):
         "solutions/" + k: v for k, v in _tree_digest(SOLUTIONS, set()).items()}
     start = time.perf_counter()
     everyone = sorted({a for a, _ in attacks} | {s for s, _ in expected_scores})
-    results = grading.autograde(root, students=everyone, progress=False, jobs=JOBS)
+    # The grader's scratch folders (and the kernels' copies) go in a folder of
+    # their own, to see that nothing is left behind.
+    scratch = root.parent / "grader-tmp"
+    scratch.mkdir()
+    tempfile.tempdir = str(scratch)
+    try:
+        results = grading.autograde(root, students=everyone, progress=False,
+                                    jobs=ATTACK_JOBS)
+    finally:
+        tempfile.tempdir = None
     timings["attacks"] = time.perf_counter() - start
+    left_behind = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
     survivors = _marked_processes()
     time.sleep(10)  # an escaped process would edit the gradebook by now
     return {
@@ -605,6 +654,7 @@ def graded(tmp_path_factory):
         "outside_after": _tree_digest(REPO / "src", set()) | {
             "solutions/" + k: v for k, v in _tree_digest(SOLUTIONS, set()).items()},
         "survivors": survivors, "survivors_later": _marked_processes(),
+        "left_behind": left_behind,
         "withheld": withhold.load(root),
     }
 
@@ -731,34 +781,82 @@ def test_grading_completed_for_every_attack_with_reasons(graded):
             row = report[(attack, name)]
             assert row["status"] in {"withheld", "failed"}, (attack, name)
             assert "score withheld" in row["notes"], (attack, name)
-    for name in set(ASSIGNMENTS) & set(SANDBOX_ASSIGNMENTS):
+    for name in ASSIGNMENTS:
         # it can only kill its own kernel; the next submission is graded
         notes = " | ".join(by_key[("signal_parent", name)].notes)
         assert by_key[("signal_parent", name)].status == "failed", notes
         assert "kernel died" in notes, notes
-    slow = {a: by_key[(a, SLOW_ASSIGNMENT)] for a in SLOW_ATTACKS}
-    assert "time budget" in " ".join(slow["sleepers"].notes) or any(
-        "timed out" in n for n in slow["sleepers"].notes)
-    assert any("timed out" in n for n in slow["loops_forever"].notes)
+        slow = {a: by_key[(a, name)] for a in SLOW_ATTACKS}
+        assert "time budget" in " ".join(slow["sleepers"].notes) or any(
+            "timed out" in n for n in slow["sleepers"].notes), (name, slow)
+        assert any("timed out" in n for n in slow["loops_forever"].notes), name
 
 
 def test_outputs_stay_small_whatever_is_printed(graded):
     autograded = graded["course"] / "autograded"
-    sizes = {path.parts[-3]: path.stat().st_size
-             for path in autograded.glob("*/*/*.ipynb")
-             if path.parts[-3] in ("flood_outputs", "flood_streams", "widget_state")}
-    assert len(sizes) == 3 and max(sizes.values()) < 2_000_000, sizes
+    floods = ("flood_outputs", "flood_streams", "widget_state")
+    sizes = {path.parts[-3:-1]: path.stat().st_size
+             for path in autograded.glob("*/*/*.ipynb") if path.parts[-3] in floods}
+    assert max(sizes.values()) < 2_000_000, sizes
+    # Each flood was stored, capped, on some assignment; where it was not, the
+    # flood ran past the cell's time limit (a busy machine) and the kernel was
+    # stopped: failed, no point.
+    assert {kind for kind, _ in sizes} == set(floods), sizes
+    by_key = {(r.student, r.assignment): r for r in graded["results"]}
+    for kind in floods:
+        for name in ASSIGNMENTS:
+            if (kind, name) not in sizes:
+                r = by_key[(kind, name)]
+                assert r.status == "failed" and r.score == 0, (kind, name, r.notes)
     for path in autograded.glob("*/*/*.ipynb"):
         notebook = json.loads(path.read_text())
         assert "widgets" not in notebook.get("metadata", {}), path
 
 
+def _attack_output(graded, attack: str, name: str) -> str:
+    """The text outputs of an attack's autograded notebook."""
+    path = graded["course"] / "autograded" / attack / name / f"{name}.ipynb"
+    notebook = json.loads(path.read_text())
+    return "".join("".join(output.get("text", ""))
+                   for cell in notebook["cells"] for output in cell.get("outputs", []))
+
+
 def test_the_forked_processes_were_capped(graded):
-    path = (graded["course"] / "autograded" / "fork_many" / SLOW_ASSIGNMENT /
-            f"{SLOW_ASSIGNMENT}.ipynb")
-    text = path.read_text()
-    count = int(text.split("children started: ")[1].split("\\n")[0].split('"')[0])
-    assert count < 1000
+    """The count of children stays under the cap; a kernel whose own threads
+    (TensorFlow's) no longer fit under it stops answering and is failed."""
+    by_key = {(r.student, r.assignment): r for r in graded["results"]}
+    limit = grading.sandbox.SandboxedKernelManager.max_processes.default_value
+    counted = 0
+    for name in ASSIGNMENTS:
+        path = graded["course"] / "autograded" / "fork_many" / name
+        if not path.exists():
+            r = by_key[("fork_many", name)]
+            assert r.status == "failed" and r.score == 0, (name, r.notes)
+            continue
+        text = _attack_output(graded, "fork_many", name)
+        count = int(text.split("children started: ")[1].split()[0])
+        assert count < limit, (name, count)
+        counted += 1
+    assert counted > 0
+
+
+def test_a_submission_cannot_fill_the_disk_and_leaves_nothing_behind(graded):
+    """2 GB written into the working folder, home and /tmp stop at the
+    sandbox's in-memory size limits; /var/tmp and /dev/shm are read-only; the
+    grader's scratch folder is empty after grading."""
+    limit = grading.sandbox.SandboxedKernelManager.tmp_size.default_value // 1024**2
+    for name in ASSIGNMENTS:
+        written = {}
+        for line in _attack_output(graded, "fill_disk", name).splitlines():
+            if line.startswith("written "):
+                _, place, megabytes, _ = line.split()
+                written[place] = int(megabytes)
+        assert set(written) == {".", "/tmp", "/home/student", "/var/tmp",
+                                "/dev/shm"}, (name, written)
+        assert written["."] + written["/home/student"] <= limit, (name, written)
+        assert written["/tmp"] <= limit and written["."] > 0, (name, written)
+        assert written["/var/tmp"] == written["/dev/shm"] == 0, (name, written)
+    assert graded["left_behind"] == []
 
 
 def _table(graded) -> str:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -140,8 +143,14 @@ def test_sandbox_command_binds_only_the_submission_and_a_read_only_python():
     assert "--clearenv" in command and "PYTHONSAFEPATH" in command
     assert "--as=1073741824" in text and "--nproc=64" in text
     writable = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]
-    assert writable == ["/s/submission", "/s/run"]
+    assert writable == ["/s/run"]
     readonly = [command[i + 1] for i, arg in enumerate(command) if arg == "--ro-bind"]
+    # The submission is read-only; the kernel works on a copy in its
+    # size-limited home.
+    assert "/s/submission" in readonly
+    assert command[command.index("/s/submission") + 1] == sandbox.SEED_DIR
+    home = command.index(sandbox.KERNEL_HOME, command.index("--tmpfs"))
+    assert command[home - 3:home - 1] == ["--size", str(manager.tmp_size)]
     assert str(REPO / "autograder") not in readonly
     assert not any(path.startswith(str(REPO / "autograder")) for path in readonly)
     assert command[-3:] == ["python", "-m", "ipykernel_launcher"]
@@ -176,6 +185,92 @@ def test_missing_bubblewrap_fails_loudly_with_the_fix(monkeypatch):
             assert sandbox.require_sandbox() is False
     finally:
         sandbox.probe.cache_clear()
+
+
+def _scratch(tmp_path: Path) -> Path:
+    """A scratch folder as the kernel manager makes it: a submission, a run folder."""
+    root = tmp_path / "scratch"
+    (root / "run").mkdir(parents=True)
+    (root / "submission").mkdir()
+    (root / "submission" / "answers.ipynb").write_text("{}")
+    for folder in (tmp_path, root, root / "run"):
+        os.chmod(folder, 0o755)
+    return root
+
+
+def _old_sandbox_user() -> list[str]:
+    """Run as the user every sandbox shared before each got its own: ``nobody``
+    when the grader is root, else the grader's own user."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+@pytest.mark.skipif(not sandbox.sys.platform.startswith("linux"), reason="Linux")
+def test_each_sandbox_counts_only_its_own_processes(tmp_path):
+    """RLIMIT_NPROC counts a user's processes machine-wide: with 100 processes of
+    the user sandboxes used to share, a sandbox capped at 64 still starts 20
+    threads and a child, because it runs as a user of its own."""
+    assert sandbox.sandbox_uid(1) != sandbox.sandbox_uid(2)
+    assert sandbox.sandbox_uid() == sandbox.SANDBOX_UID_BASE + os.getpid()
+    crowd = subprocess.Popen(
+        _old_sandbox_user() + ["/bin/sh", "-c",
+                               "for i in $(seq 100); do sleep 120 & done; "
+                               "echo ready; wait"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert crowd.stdout.readline().strip() == "ready"
+        manager = sandbox.SandboxedKernelManager(memory_limit=2**31, max_processes=64)
+        code = ("import os, subprocess, sys, threading, time\n"
+                "threads = [threading.Thread(target=time.sleep, args=(1,)) "
+                "for _ in range(20)]\n"
+                "[t.start() for t in threads]; [t.join() for t in threads]\n"
+                "subprocess.run(['true'], check=True)\n"
+                "print('uid', os.getuid(), sorted(os.listdir('.')))")
+        done = subprocess.run(manager.wrap([sys.executable, "-c", code],
+                                           _scratch(tmp_path)),
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        os.killpg(crowd.pid, signal.SIGKILL)
+        crowd.wait()
+    assert done.returncode == 0, done.stderr[-2000:]
+    uid = sandbox.sandbox_uid() if os.geteuid() == 0 else os.getuid()
+    assert done.stdout.split() == ["uid", str(uid), "['answers.ipynb']"]
+
+
+@pytest.mark.skipif(not sandbox.sys.platform.startswith("linux"), reason="Linux")
+def test_a_kernel_cannot_fill_the_disk(tmp_path):
+    """Writing 2 GB into the working folder, home or /tmp stops at the sandbox's
+    size limit, the kernel goes on, and nothing reaches the grader's disk."""
+    root = _scratch(tmp_path)
+    manager = sandbox.SandboxedKernelManager(memory_limit=2**31, max_processes=64,
+                                             tmp_size=32 * 1024**2)
+    code = ("import os\n"
+            "chunk = b'd' * 1024**2\n"
+            "for place in ('.', '/tmp', os.path.expanduser('~'), '/var/tmp',\n"
+            "              '/dev/shm', '" + str(root) + "'):\n"
+            "    written = 0\n"
+            "    try:\n"
+            "        for i in range(2048):\n"
+            "            with open(os.path.join(place, f'fill-{i}'), 'wb') as f:\n"
+            "                f.write(chunk)\n"
+            "            written += len(chunk)\n"
+            "    except OSError as error:\n"
+            "        pass\n"
+            "    print(place, written // 1024**2)\n"
+            "print('still running')")
+    done = subprocess.run(manager.wrap([sys.executable, "-c", code], root),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "still running"
+    written = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1])
+               for line in lines[:-1]}
+    assert written["."] + written[sandbox.KERNEL_HOME] <= 32
+    assert written["/tmp"] <= 32 and written["."] >= 16
+    assert written["/var/tmp"] == written["/dev/shm"] == written[str(root)] == 0
+    assert sorted(p.name for p in root.rglob("*")) == ["answers.ipynb", "run",
+                                                        "submission"]
 
 
 @pytest.mark.skipif(not sandbox.sys.platform.startswith("linux"), reason="Linux")

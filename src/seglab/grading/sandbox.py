@@ -13,12 +13,18 @@ limits set with ``prlimit`` (util-linux). The kernel sees:
   environment (``PYTHONSAFEPATH`` keeps the working folder off ``sys.path``).
 
 Limits (``prlimit``): address space, number of processes, size of any file
-written, open files, no core dumps. When the kernel stops, the PID namespace
+written, open files, no core dumps. Disk: the kernel's working folder, home
+and ``/tmp`` are size-limited in-memory file systems (``tmpfs``); the
+submission is copied in when the kernel starts, and whatever the kernel
+writes there is gone when it stops. When the kernel stops, the PID namespace
 goes with it: every process the submission started is killed.
 
-When the grader runs as root, the sandbox is entered as ``nobody`` (with
-``setpriv``), so the limits on processes apply and root-only files stay
-closed.
+The limit on processes (``RLIMIT_NPROC``) counts every process of one user.
+So that no other process on the machine counts against a sandbox, each
+sandbox runs as a user of its own: as an ordinary user, inside a user
+namespace of its own; as root, as a user id no account uses, one per kernel
+(``SANDBOX_UID_BASE`` plus the grading process's id, set with ``setpriv``),
+so root-only files stay closed too.
 
 Where bubblewrap cannot run (macOS, Windows, a Linux without it) the manager
 refuses to start unless sandboxing was turned off explicitly
@@ -44,11 +50,23 @@ from traitlets import Enum, Integer, Unicode
 SANDBOX_ENV = "SEGLAB_GRADING_SANDBOX"
 """``on`` (default) or ``off``: the environment's say over the kernel sandbox."""
 
-SANDBOX_UID = 65534
-"""``nobody``: the account the sandbox runs as when the grader is root."""
+SANDBOX_UID_BASE = 0x70000000
+"""When the grader is root, each sandbox runs as ``SANDBOX_UID_BASE + pid`` (the
+process id of the grading process that starts the kernel, unique while it
+runs). The range 1879048192-1883242495 is one no distribution or systemd
+gives out (systemd's container ranges end below it)."""
+
+
+def sandbox_uid(pid: int | None = None) -> int:
+    """The user id a sandbox started by process ``pid`` (default: this one)
+    runs as when the grader is root."""
+    return SANDBOX_UID_BASE + (os.getpid() if pid is None else pid)
 
 KERNEL_HOME = "/home/student"
 WORK_DIR = KERNEL_HOME + "/submission"
+SEED_DIR = "/submitted"
+"""Where the sandbox sees the scratch copy of its submission, read-only; the
+kernel works on a copy of it in ``WORK_DIR`` (inside the size-limited home)."""
 
 KEPT_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TF_CPP_MIN_LOG_LEVEL", "SEGLAB_PROFILE",
             "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -90,7 +108,7 @@ def probe() -> str:
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         return "`setpriv` (util-linux) is needed to drop root for the sandbox"
     command = (_bwrap_prefix() + _system_binds() + ["--tmpfs", "/tmp"]
-               + _python_binds() + ["--"] + _privilege_drop()
+               + _python_binds() + ["--"] + _privilege_drop(sandbox_uid())
                + [sys.executable, "-c", "import seglab"])
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -134,7 +152,8 @@ def _bwrap_prefix() -> list[str]:
 
     As an ordinary user, bwrap makes a user namespace (so the process limit
     counts only the sandbox's processes). As root it runs privileged, without
-    one, and keeps only the capability to switch to ``nobody`` inside.
+    one, and keeps only the capability to switch to the sandbox's own user
+    (``sandbox_uid``) inside.
     """
     common = ["--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
               "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
@@ -144,11 +163,11 @@ def _bwrap_prefix() -> list[str]:
     return ["bwrap", *common, "--unshare-user", "--disable-userns"]
 
 
-def _privilege_drop() -> list[str]:
-    """Inside the sandbox: become ``nobody`` with no capabilities (root only)."""
+def _privilege_drop(uid: int) -> list[str]:
+    """Inside the sandbox: become user ``uid`` with no capabilities (root only)."""
     if os.geteuid() != 0:
         return []
-    return ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}",
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}",
             "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
 
 
@@ -239,17 +258,21 @@ class SandboxedKernelManager(AsyncKernelManager):
         8 * 1024**3, help="address space of each sandboxed process, bytes").tag(
         config=True)
     max_processes = Integer(
-        256, help="processes and threads the sandbox's user may run").tag(config=True)
+        256, help="processes and threads the sandbox may run (its user is its own)"
+    ).tag(config=True)
     max_file_size = Integer(
         64 * 1024**2, help="largest file a sandboxed kernel may write, bytes").tag(
         config=True)
     tmp_size = Integer(
-        256 * 1024**2, help="size of the sandbox's private /tmp and home, bytes").tag(
-        config=True)
+        256 * 1024**2, help=(
+            "size of the sandbox's private /tmp, and of its home (which holds "
+            "the working folder), bytes: all a kernel can write to disk is "
+            "twice this")).tag(config=True)
     work_dir = Unicode(WORK_DIR, help="where the kernel sees its submission").tag(
         config=True)
 
     _scratch: tempfile.TemporaryDirectory | None = None
+    _uid: int | None = None
 
     def _enabled(self) -> bool:
         if self.sandbox == "off":
@@ -266,8 +289,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         root = Path(self._scratch.name)
         (root / "run").mkdir()
         _copy_regular_files(Path(kw.get("cwd") or os.getcwd()), root / "submission")
+        self._uid = sandbox_uid()
         if os.geteuid() == 0:
-            _chown_tree(root, SANDBOX_UID)
+            _chown_tree(root, self._uid)
         os.chmod(root, 0o755)
         # Interrupt through the control channel: a SIGINT to the process group
         # would stop bwrap itself, and with it the kernel.
@@ -282,17 +306,20 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Write it, readable by the sandbox's user."""
         super().write_connection_file(**kwargs)
         if self._scratch is not None and os.geteuid() == 0:
-            os.chown(self.connection_file, SANDBOX_UID, SANDBOX_UID)
+            os.chown(self.connection_file, self._uid, self._uid)
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
         """The kernel's command, wrapped in prlimit and bwrap when sandboxed."""
         command = super().format_kernel_cmd(extra_arguments)
         if self._scratch is None:
             return command
-        return self.wrap(command, Path(self._scratch.name))
+        return self.wrap(command, Path(self._scratch.name), self._uid)
 
-    def wrap(self, command: list[str], root: Path) -> list[str]:
-        """``prlimit ... bwrap ... -- command`` for a scratch folder ``root``."""
+    def wrap(self, command: list[str], root: Path, uid: int | None = None
+             ) -> list[str]:
+        """``bwrap ... -- [setpriv ...] prlimit ... sh -c COPY command`` for a
+        scratch folder ``root``; ``uid``: the sandbox's user when root (default:
+        ``sandbox_uid()``)."""
         limits = [
             "prlimit", f"--as={self.memory_limit}", f"--nproc={self.max_processes}",
             f"--fsize={self.max_file_size}", "--nofile=1024", "--core=0", "--",
@@ -313,12 +340,20 @@ class SandboxedKernelManager(AsyncKernelManager):
             "--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", "/tmp",
             "--perms", "0755", "--dir", "/home",
             "--perms", "0777", "--size", str(self.tmp_size), "--tmpfs", KERNEL_HOME,
+            "--perms", "0777", "--dir", self.work_dir,
             *_python_binds(),
-            "--bind", str(root / "submission"), self.work_dir,
+            "--ro-bind", str(root / "submission"), SEED_DIR,
             *_parents(run), "--bind", run, run,
+            # Nothing else is writable: bwrap's own root and /dev are
+            # in-memory file systems without a size limit.
+            "--remount-ro", "/dev", "--remount-ro", "/",
             "--chdir", self.work_dir, *env, "--",
         ]
-        return bwrap + _privilege_drop() + limits + command
+        # The working folder lives in the size-limited home: copy the
+        # submission in, then become the kernel.
+        copy_in = ["/bin/sh", "-c", f'cp -R {SEED_DIR}/. . && exec "$@"', "sh"]
+        drop = _privilege_drop(sandbox_uid() if uid is None else uid)
+        return bwrap + drop + limits + copy_in + command
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
