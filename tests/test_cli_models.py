@@ -9,6 +9,7 @@ from PIL import Image
 
 from seglab import cli
 from seglab.data import synthetic
+from seglab.data.pets import read_split
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +48,13 @@ def test_evaluate_prints_json_with_per_class_iou(trained, capsys):
     assert cli.main(["evaluate", str(out / "model.keras"), "--data", f"pets:{pets}",
                      "--split", "test", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["images"] == 4 and report["image_size"] == 64
+    assert report["images"] == 4 and report["image_size"] == [64, 64]
     assert set(report["per_class_iou"]) == {"pet", "background", "border"}
     assert 0.0 <= report["mean_f1"] <= 1.0
-    assert sum(report["class_pixels"].values()) == 4 * 64 * 64
+    trimaps = pets / "annotations" / "trimaps"  # scored at the original size
+    sizes = [Image.open(trimaps / f"{name}.png").size
+             for name in read_split(pets, "test")]
+    assert sum(report["class_pixels"].values()) == sum(w * h for w, h in sizes)
 
 
 def test_export_then_predict_writes_label_and_overlay_per_image(trained, tmp_path,

@@ -3,6 +3,14 @@
 - :func:`evaluate_model` scores a model in inference mode over a whole dataset
   with the confusion-matrix definitions of :mod:`seglab.metrics` (one source of
   truth): pixel accuracy, mean accuracy, mIoU, per-class IoU, the matrix.
+- :func:`evaluate_original_size` is what ``seglab evaluate`` reports: each
+  image is resized with its aspect ratio kept so its longest side is the size
+  the model was trained at (:mod:`seglab.model_info`), padded to that square
+  (image: grey 0.5; the padding is cropped off the logits again), the logits
+  are resized bilinearly to the image's **original** size, and the class map
+  is scored against the original label (255 ignored), so the figures compare
+  with published ones. :func:`evaluate_model` scores whatever batches it is
+  given (the lessons' resized test sets).
 - :func:`per_image_losses` and :func:`hardest_examples` rank test images by
   their mean cross-entropy (exercise 6: ``tf.math.top_k`` of per-image losses).
 - :func:`read_history` reads ``history.csv``; :func:`read_event_scalars` reads
@@ -58,6 +66,148 @@ def evaluate_model(
         "confusion_matrix": matrix,
         "class_pixels": matrix.sum(axis=1),
         "images": images_seen,
+    }
+
+
+PAD_IMAGE_VALUE = 0.5
+"""Value (images in [0, 1]) of the padding that squares an image: neutral grey."""
+
+
+def letterbox(
+    image: tf.Tensor, size: tuple[int, int]
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Fit an image into ``size`` with its aspect ratio kept, padded at the end.
+
+    ``image`` ``(H, W, 3)`` uint8 (any size) is resized bilinearly so that it
+    fits ``size = (height, width)`` with one side touching (each side
+    ``round(side * scale)``, at least 1), scaled to [0, 1] as the loaders do,
+    and padded at the bottom and right with :data:`PAD_IMAGE_VALUE`.
+    Returns ``(image (height, width, 3) float32, content (2,) int32)``, where
+    ``content`` is the resized image's ``(h, w)`` before the padding.
+    """
+    shape = tf.cast(tf.shape(image)[:2], tf.float64)
+    box = tf.constant(size, tf.float64)
+    scale = tf.reduce_min(box / shape)
+    content = tf.cast(tf.maximum(tf.round(shape * scale), 1.0), tf.int32)
+    content = tf.minimum(content, tf.constant(size, tf.int32))
+    resized = tf.image.resize(image, content, method="bilinear") / 255.0
+    padding = [[0, size[0] - content[0]], [0, size[1] - content[1]], [0, 0]]
+    padded = tf.pad(tf.cast(resized, tf.float32), padding,
+                    constant_values=PAD_IMAGE_VALUE)
+    padded.set_shape([*size, 3])
+    return padded, content
+
+
+def logit_target_shape(shape: tf.Tensor, max_side: int | None = None) -> tf.Tensor:
+    """The ``(h, w)`` logits are resized to for an image of ``shape``.
+
+    The image's own shape, or with ``max_side`` and a longer side, that shape
+    scaled (aspect kept, each side rounded, at least 1) so the longer side is
+    ``max_side``: this bounds the memory of the ``(h, w, C)`` float logits.
+    """
+    shape = tf.cast(shape, tf.int32)
+    if max_side is None:
+        return shape
+    longest = tf.reduce_max(shape)
+    scale = tf.minimum(
+        tf.constant(1.0, tf.float64), max_side / tf.cast(longest, tf.float64)
+    )
+    scaled = tf.round(tf.cast(shape, tf.float64) * scale)
+    return tf.cast(tf.maximum(scaled, 1.0), tf.int32)
+
+
+def class_map_from_logits(
+    logits: tf.Tensor,
+    content: tf.Tensor,
+    shape: tf.Tensor,
+    max_side: int | None = None,
+) -> tf.Tensor:
+    """One image's class map ``(H, W)`` int32 at its original ``shape``.
+
+    ``logits`` ``(h_in, w_in, C)`` of a :func:`letterbox`-ed image: the
+    padding is cropped off (``content``), the rest resized bilinearly to
+    :func:`logit_target_shape` (the original shape, or at most ``max_side``
+    on the longer side), the argmax taken, and a class map smaller than
+    ``shape`` resized to it by nearest neighbour.
+    """
+    logits = tf.cast(logits[: content[0], : content[1]], tf.float32)
+    target = logit_target_shape(shape, max_side)
+    resized = tf.image.resize(logits, target, method="bilinear")
+    labels = tf.argmax(resized, axis=-1, output_type=tf.int32)
+    if max_side is None:
+        return labels
+    labels = tf.image.resize(labels[..., tf.newaxis], tf.cast(shape, tf.int32),
+                             method="nearest")
+    return labels[..., 0]
+
+
+def evaluate_original_size(
+    model: keras.Model,
+    pairs: tf.data.Dataset,
+    image_size: int | tuple[int, int],
+    num_classes: int | None = None,
+    *,
+    batch_size: int = 8,
+    ignore_label: int = IGNORE_LABEL,
+) -> dict:
+    """Score ``model`` at each image's original resolution (``seglab evaluate``).
+
+    ``pairs`` yields unbatched ``(image (H, W, 3) uint8, label (H, W) int)``
+    of any sizes (:func:`original_pairs`). Each image is :func:`letterbox`-ed
+    into ``image_size`` (the size the model was trained at), batches of
+    ``batch_size`` run through the model in inference mode, each image's
+    logits are cropped and resized bilinearly to its original size
+    (:func:`class_map_from_logits`), and one confusion matrix is accumulated
+    against the original labels over the whole split (``ignore_label``
+    pixels left out). Returns what :func:`evaluate_model` returns, plus
+    ``image_size``.
+    """
+    from seglab.data import pipeline
+
+    size = pipeline.image_size_pair(image_size)
+    if num_classes is None:
+        num_classes = int(model.output_shape[-1])
+
+    def prepare(image, label):
+        label = tf.cast(label, tf.int32)
+        if label.shape.rank == 3:
+            label = label[..., 0]
+        padded, content = letterbox(image, size)
+        return padded, content, label, tf.shape(label)
+
+    batches = (
+        pairs.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        .padded_batch(batch_size, padding_values=(0.0, 0, ignore_label, 0))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    images_seen = 0
+    for images, contents, labels, shapes in batches:
+        logits = model(images, training=False)
+        for i in range(int(images.shape[0])):
+            class_map = class_map_from_logits(logits[i], contents[i], shapes[i])
+            height, width = (int(side) for side in shapes[i])
+            label = labels[i, :height, :width]
+            outside = (label >= num_classes) & (label != ignore_label)
+            if bool(tf.reduce_any(outside)):
+                raise ValueError(
+                    f"a label of image {images_seen + i} is "
+                    f"{int(tf.reduce_max(tf.where(outside, label, 0)))}, but the "
+                    f"model has {num_classes} classes: evaluate it on the data it "
+                    "was trained for (--data)"
+                )
+            matrix += metrics.confusion_matrix(
+                label[tf.newaxis], class_map[tf.newaxis], num_classes, ignore_label
+            ).numpy()
+        images_seen += int(images.shape[0])
+    if images_seen == 0:
+        raise ValueError("the dataset is empty: nothing to evaluate")
+    return {
+        **metrics.scores_from_matrix(matrix),
+        "confusion_matrix": matrix,
+        "class_pixels": matrix.sum(axis=1),
+        "images": images_seen,
+        "image_size": size,
     }
 
 
@@ -374,23 +524,48 @@ def parse_data(text: str, num_classes: int | None = None) -> DataSpec:
     )
 
 
-def dataset_for(
-    spec: DataSpec, split: str, *, image_size: int, batch_size: int
-) -> tf.data.Dataset:
-    """The unshuffled, unaugmented dataset a spec names."""
-    from seglab.data import pets_dataset, synthetic, voc_dataset
+def original_pairs(spec: DataSpec, split: str) -> tf.data.Dataset:
+    """The unbatched, unresized ``(image (H, W, 3) uint8, label (H, W) int32)``
+    pairs of a split, for :func:`evaluate_original_size`.
+
+    VOC labels keep 255 (boundaries, ignored); Pets trimaps become 0, 1, 2.
+    """
+    from seglab.data import pets, pipeline, synthetic, voc
 
     if spec.kind == "pets":
-        return pets_dataset(
-            spec.source, split, image_size=image_size, batch_size=batch_size
+        kind, root = pets.resolve_source(spec.source)
+        if kind == "tfds":
+            pairs, _ = pets._tfds_pairs(split, None)
+        else:
+            if split not in pets.SPLITS:
+                raise ValueError(
+                    f"split must be one of {', '.join(pets.SPLITS)}, got {split!r}"
+                )
+            pairs, _ = pets._raw_pairs(root, split, kind == "folder")
+        offset = pets.TRIMAP_OFFSET
+    else:
+        root = synthetic.ensure_voc() if spec.source == "synthetic" else spec.source
+        folder = voc.find_voc(root)
+        ids = voc.read_split_ids(folder, split)
+        if not ids:
+            raise voc.DatasetError(f"split {split!r} of {folder} is empty")
+        label_dir = voc.convert_labels(folder, ids=ids, progress=False)
+        files = tf.data.Dataset.from_tensor_slices((
+            [str(folder / "JPEGImages" / f"{i}.jpg") for i in ids],
+            [str(label_dir / f"{i}.png") for i in ids],
+        ))
+        pairs = files.map(
+            lambda image, label: (
+                pipeline.decode_image(image), pipeline.decode_label(label)
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
-    root = synthetic.ensure_voc() if spec.source == "synthetic" else spec.source
-    return voc_dataset(
-        root, split, image_size=image_size, batch_size=batch_size, progress=False
-    )
+        offset = 0
 
+    def to_labels(image, label):
+        label = tf.cast(label, tf.int32)
+        if label.shape.rank == 3:
+            label = label[..., 0]
+        return image, label - offset
 
-def model_image_size(model: keras.Model, default: int) -> int:
-    """The model's fixed input side, or ``default`` for a model of any size."""
-    height = model.input_shape[1]
-    return int(height) if height else int(default)
+    return pairs.map(to_labels, num_parallel_calls=tf.data.AUTOTUNE)

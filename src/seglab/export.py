@@ -11,9 +11,17 @@ with every image's ``height`` and ``width``::
     serve(images: string (N,)) -> {"class_map": int32 (N, H_max, W_max),
                                     "height": int32 (N,), "width": int32 (N,)}
 
-The model sees each image resized bilinearly to its input size with values in
-[0, 1], exactly as the data loaders feed it; its logits are resized back
-bilinearly before the argmax. Serving needs only TensorFlow, not seglab.
+Each image is prepared as ``seglab evaluate`` prepares it
+(:func:`seglab.evaluate.letterbox`): resized bilinearly with its aspect ratio
+kept to fit the size the model was trained at, values in [0, 1], padded with
+grey. The padding is cropped off the logits, which are resized bilinearly to
+the image's size, **but never beyond** :data:`MAX_LOGIT_SIDE` on the longer
+side: a ``(H, W, C)`` float tensor at a photo's full size would take
+``C * H * W * 4`` bytes (21 classes at 4000 x 3000: 1 GB). For a larger
+image the argmax is taken at that bounded size and the class map is resized
+to the image's size by nearest neighbour. Up to ``MAX_LOGIT_SIDE`` the maps
+are exactly those ``seglab evaluate`` scores. Serving needs only TensorFlow,
+not seglab.
 
 :func:`predict_files` runs either a ``.keras`` model or an exported SavedModel
 on image files and writes ``<stem>_label.png`` (a palettised PNG with the VOC
@@ -34,17 +42,19 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from seglab.evaluate import class_names_for
+from seglab.evaluate import class_map_from_logits, class_names_for, letterbox
 from seglab.palette import IGNORE_LABEL, PETS_CLASSES, VOC_COLORMAP, label_to_color
 
 PAD_VALUE = IGNORE_LABEL
+MAX_LOGIT_SIDE = 512
+"""Longest side logits are resized to before the argmax (bounds serving memory)."""
 SIGNATURE = "serving_default"
 INFO_FILE = "seglab.json"
 """Written beside ``saved_model.pb``: class count and names, serving size."""
 
 
 def serving_input_size(
-    model: keras.Model, image_size: int | None = None
+    model: keras.Model, image_size: int | tuple[int, int] | None = None
 ) -> tuple[int, int]:
     """``(height, width)`` that serving resizes to: the model's, else ``image_size``."""
     height, width = model.input_shape[1:3]
@@ -55,34 +65,38 @@ def serving_input_size(
             f"model {model.name} accepts any input size: pass image_size (e.g. "
             "the size it was trained at) to choose the serving resolution"
         )
-    return int(image_size), int(image_size)
+    if isinstance(image_size, int):
+        return int(image_size), int(image_size)
+    height, width = image_size
+    return int(height), int(width)
 
 
 def make_serving_function(
-    model: keras.Model, image_size: int | None = None
+    model: keras.Model,
+    image_size: int | tuple[int, int] | None = None,
+    max_side: int = MAX_LOGIT_SIDE,
 ) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     """The serving function: encoded images ``(N,)`` string -> padded class maps.
 
-    See the module docstring for the outputs. Decoding failures raise
-    ``tf.errors.InvalidArgumentError`` for the whole batch.
+    See the module docstring for the outputs and ``max_side``. Decoding
+    failures raise ``tf.errors.InvalidArgumentError`` for the whole batch.
     """
     size = serving_input_size(model, image_size)
 
     def decode(encoded):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
         image.set_shape([None, None, 3])
-        shape = tf.shape(image)[:2]
-        # the loaders' order: resize the uint8 image, then scale to [0, 1]
-        resized = tf.image.resize(image, size, method="bilinear") / 255.0
-        return tf.cast(resized, tf.float32), shape
+        padded, content = letterbox(image, size)
+        return padded, content, tf.shape(image)[:2]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def serve(images):
-        batch, shapes = tf.map_fn(
+        batch, contents, shapes = tf.map_fn(
             decode,
             images,
             fn_output_signature=(
                 tf.TensorSpec([*size, 3], tf.float32),
+                tf.TensorSpec([2], tf.int32),
                 tf.TensorSpec([2], tf.int32),
             ),
         )
@@ -90,15 +104,14 @@ def make_serving_function(
         max_shape = tf.reduce_max(shapes, axis=0)
 
         def class_map(args):
-            image_logits, shape = args
-            full = tf.image.resize(image_logits, shape, method="bilinear")
-            labels = tf.argmax(full, axis=-1, output_type=tf.int32)
+            image_logits, content, shape = args
+            labels = class_map_from_logits(image_logits, content, shape, max_side)
             padding = [[0, max_shape[0] - shape[0]], [0, max_shape[1] - shape[1]]]
             return tf.pad(labels, padding, constant_values=PAD_VALUE)
 
         maps = tf.map_fn(
             class_map,
-            (logits, shapes),
+            (logits, contents, shapes),
             fn_output_signature=tf.TensorSpec([None, None], tf.int32),
         )
         return {"class_map": maps, "height": shapes[:, 0], "width": shapes[:, 1]}
@@ -110,7 +123,7 @@ def export_saved_model(
     model: keras.Model,
     out_dir: str | os.PathLike,
     *,
-    image_size: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
     force: bool = False,
 ) -> Path:
     """Write ``model`` as a SavedModel with the image-bytes serving signature.
@@ -143,6 +156,8 @@ def export_saved_model(
         "input_size": list(serving_input_size(model, image_size)),
         "class_names": list(class_names_for(num_classes)),
         "signature": SIGNATURE,
+        "preprocessing": "aspect ratio kept, grey padding cropped off the logits",
+        "max_logit_side": MAX_LOGIT_SIDE,
     }
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return out
@@ -193,19 +208,24 @@ def predict_encoded(
 
 
 def keras_class_maps(
-    model: keras.Model, images: Sequence[np.ndarray], image_size: int | None = None
+    model: keras.Model,
+    images: Sequence[np.ndarray],
+    image_size: int | tuple[int, int] | None = None,
+    max_side: int | None = MAX_LOGIT_SIDE,
 ) -> list[np.ndarray]:
     """The same prediction done eagerly with Keras, for comparison with serving.
 
     ``images``: ``(H_i, W_i, 3)`` uint8 arrays -> ``(H_i, W_i)`` int32 maps.
+    With ``max_side=None`` the logits are resized to each image's full size
+    (what ``seglab evaluate`` scores; memory grows with the image).
     """
     size = serving_input_size(model, image_size)
     maps = []
     for image in images:
-        resized = tf.image.resize(image, size, method="bilinear") / 255.0
-        logits = model.predict(resized[tf.newaxis], verbose=0)[0]
-        full = tf.image.resize(logits, image.shape[:2], method="bilinear")
-        maps.append(tf.argmax(full, axis=-1, output_type=tf.int32).numpy())
+        padded, content = letterbox(tf.convert_to_tensor(image), size)
+        logits = model.predict(padded[tf.newaxis], verbose=0)[0]
+        shape = tf.constant(np.asarray(image).shape[:2], tf.int32)
+        maps.append(class_map_from_logits(logits, content, shape, max_side).numpy())
     return maps
 
 
@@ -255,18 +275,25 @@ class PredictionReport:
 
 
 def serving_function_for(
-    model_path: str | os.PathLike, image_size: int | None = None
+    model_path: str | os.PathLike, image_size: int | tuple[int, int] | None = None
 ) -> tuple[Callable, int | None]:
-    """A serving function and the class count for a ``.keras`` file or SavedModel."""
+    """A serving function and the class count for a ``.keras`` file or SavedModel.
+
+    A ``.keras`` model is served at the size it was trained at
+    (:func:`seglab.model_info.trained_size`; ``image_size`` must agree with it,
+    or stand in for it for an old run); a SavedModel has its size built in.
+    """
     path = Path(model_path)
     if path.is_dir():
         serve = load_saved_model(path)
         num_classes = exported_info(path).get("num_classes")
     else:
         from seglab.evaluate import load_model
+        from seglab.model_info import trained_size
 
         model = load_model(path)
-        serve = make_serving_function(model, image_size)
+        size = trained_size(path, model.input_shape[1:3], image_size)
+        serve = make_serving_function(model, size)
         num_classes = int(model.output_shape[-1])
     return serve, num_classes
 

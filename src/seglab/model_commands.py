@@ -171,16 +171,23 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "--image-size",
         type=int,
         default=None,
-        help="for models of any input size (default: the profile's)",
+        help="only for an old model of any input size with no stored trained "
+        "size (model_info.json); otherwise it must equal the stored size",
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run_evaluate)
 
 
+SCORING = (
+    "aspect ratio kept (longest side = trained size, grey padding cropped off), "
+    "logits resized to each image's original size, label 255 ignored"
+)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """``seglab evaluate``: print the report (or JSON) of one model on one split."""
-    from seglab import config, evaluate
+    from seglab import config, evaluate, model_info
     from seglab.data.voc import DatasetError
 
     try:
@@ -197,14 +204,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
             if data not in ("sample", "tfds", "synthetic"):
                 data = f"pets:{data}"
         spec = evaluate.parse_data(data, num_classes)
-        default_size = (
-            profile.pets_image_size if spec.kind == "pets" else profile.voc_image_size
+        size = model_info.trained_size(
+            args.model, model.input_shape[1:3], args.image_size
         )
-        size = args.image_size or evaluate.model_image_size(model, default_size)
-        dataset = evaluate.dataset_for(
-            spec, args.split, image_size=size, batch_size=args.batch_size
+        pairs = evaluate.original_pairs(spec, args.split)
+        result = evaluate.evaluate_original_size(
+            model, pairs, size, num_classes, batch_size=args.batch_size
         )
-        result = evaluate.evaluate_model(model, dataset, num_classes)
     except (FileNotFoundError, ValueError, DatasetError) as error:
         raise CommandError(str(error)) from error
     names = evaluate.class_names_for(num_classes)
@@ -213,12 +219,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "model": str(args.model),
             "data": spec.describe(),
             "split": args.split,
-            "image_size": size,
+            "image_size": list(size),
+            "scoring": SCORING,
             **evaluate.to_json(result, names),
         }
         print(json.dumps(report, indent=2))
     else:
         print(f"model: {args.model}\ndata : {spec.describe()}, split {args.split}")
+        print(f"scored: {SCORING}, trained size {size[0]} x {size[1]}")
         print(evaluate.format_report(result, names))
     return 0
 
@@ -236,7 +244,8 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
         "--image-size",
         type=int,
         default=None,
-        help="serving resolution for models of any input size",
+        help="only for an old model of any input size with no stored trained "
+        "size (model_info.json); otherwise it must equal the stored size",
     )
     parser.add_argument("--force", action="store_true", help="replace OUT_DIR")
     parser.set_defaults(func=run_export)
@@ -253,14 +262,15 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
         "--image-size",
         type=int,
         default=None,
-        help="model input size, for .keras models of any size",
+        help="only for an old .keras model of any input size with no stored "
+        "trained size (model_info.json); otherwise it must equal the stored size",
     )
     parser.set_defaults(func=run_predict)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """``seglab export``: ``.keras`` -> SavedModel with the image-bytes signature."""
-    from seglab import evaluate, export
+    from seglab import evaluate, export, model_info
 
     out = args.out_dir
     if out.exists() and not args.force and (not out.is_dir() or any(out.iterdir())):
@@ -269,8 +279,11 @@ def run_export(args: argparse.Namespace) -> int:
         )
     try:
         model = evaluate.load_model(args.model)
+        size = model_info.trained_size(
+            args.model, model.input_shape[1:3], args.image_size
+        )
         out = export.export_saved_model(
-            model, out, image_size=args.image_size, force=args.force
+            model, out, image_size=size, force=args.force
         )
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         raise CommandError(str(error)) from error

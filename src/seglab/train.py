@@ -437,6 +437,7 @@ def fit(
         tensorboard=tensorboard, start_epoch=start_epoch,
     )
     callbacks[-1:-1] = list(extra_callbacks)  # before the backup callback
+    save_trained_size(out, model, train_data)
     history = model.fit(
         train_data,
         validation_data=val_data,
@@ -449,6 +450,30 @@ def fit(
     )
     model.save(out / MODEL_FILE)
     return history.history
+
+
+def save_trained_size(
+    out_dir: str | os.PathLike, model: keras.Model, train_data: tf.data.Dataset
+) -> Path | None:
+    """Write ``model_info.json`` (:mod:`seglab.model_info`) for this run.
+
+    The size is the training batches' ``(height, width)``, else the model's
+    fixed input size; with neither known nothing is written (and evaluation
+    then asks for ``--image-size``).
+    """
+    from seglab import model_info
+
+    spec = train_data.element_spec
+    images = spec[0] if isinstance(spec, tuple) else spec
+    size = tuple(images.shape[1:3]) if images.shape.rank == 4 else (None, None)
+    if not all(size):
+        size = tuple(model.input_shape[1:3])
+    if not all(size):
+        return None
+    return model_info.write_model_info(
+        out_dir, image_size=size, num_classes=int(model.output_shape[-1]),
+        model_name=model.name,
+    )
 
 
 def build_deeplab(settings: DeepLabSettings, *, jit_compile: bool = False,
