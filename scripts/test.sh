@@ -33,8 +33,11 @@ stage() {  # stage NAME COMMAND...
 stage lint ruff check src tests lessons autograder/source scripts benchmarks img
 # Unit tests, every lesson (nbval) and the nbgrader round trip share one run on
 # both cores; --dist loadfile keeps each file (and each notebook's cells, which
-# share one kernel) on one worker. Lessons come first: they are the longest.
-stage tests pytest -n 2 --dist loadfile --nbval-lax -m "not browser" \
+# share one kernel) on one worker. Files start longest first (the order
+# tests/conftest.py gives them; --no-loadscope-reorder keeps it), so that both
+# workers finish close together.
+stage tests pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval-lax \
+  -m "not browser" \
   --durations=10 --junitxml="$reports/tests.xml" lessons tests --ignore=tests/browser
 stage browser pytest --junitxml="$reports/browser.xml" tests/browser
 

@@ -17,6 +17,13 @@ def resnet_model():
     return deeplabv3(21, backbone_weights=None)
 
 
+@pytest.fixture(scope="module")
+def seeded_resnet50():
+    """A plain Keras ResNet-50 (no top) with random weights from seed 1."""
+    keras.utils.set_random_seed(1)
+    return keras.applications.ResNet50(include_top=False, weights=None)
+
+
 @pytest.mark.parametrize("height, width", [(64, 64), (321, 481), (97, 130)])
 def test_logits_have_the_input_resolution_for_any_size(resnet_model, height, width):
     images = np.random.default_rng(0).random((1, height, width, 3), np.float32)
@@ -47,9 +54,9 @@ def test_image_pooling_resizes_its_convolution_not_the_pooled_input(resnet_model
     assert source.name == "aspp_image_pool_1x1_relu"
 
 
-def test_all_three_conv5_blocks_receive_the_backbone_weights(tmp_path):
-    keras.utils.set_random_seed(1)
-    backbone = keras.applications.ResNet50(include_top=False, weights=None)
+def test_all_three_conv5_blocks_receive_the_backbone_weights(seeded_resnet50,
+                                                            tmp_path):
+    backbone = seeded_resnet50
     path = tmp_path / "backbone.weights.h5"
     backbone.save_weights(path)
     keras.utils.set_random_seed(2)  # the model's own initialisation differs
@@ -69,9 +76,9 @@ def test_all_three_conv5_blocks_receive_the_backbone_weights(tmp_path):
             np.testing.assert_array_equal(ours, theirs, err_msg=name)
 
 
-def test_random_initialisation_differs_from_a_given_backbone(resnet_model, tmp_path):
-    keras.utils.set_random_seed(1)
-    backbone = keras.applications.ResNet50(include_top=False, weights=None)
+def test_random_initialisation_differs_from_a_given_backbone(resnet_model,
+                                                            seeded_resnet50):
+    backbone = seeded_resnet50
     ours = resnet_model.get_layer("conv5_block3_2_conv").get_weights()[0]
     theirs = backbone.get_layer("conv5_block3_2_conv").get_weights()[0]
     assert not np.array_equal(ours, theirs)
