@@ -1,9 +1,10 @@
+import argparse
 import dataclasses
 
 import numpy as np
 import pytest
 
-from seglab import train_unet
+from seglab import model_commands, train_unet
 
 
 def test_full_profile_is_the_tutorials_run():
@@ -89,3 +90,21 @@ def test_pets_source_accepts_folders_and_rejects_missing_ones(tmp_path):
     assert train_unet.pets_source("sample") == "sample"
     with pytest.raises(ValueError, match="raw Oxford-IIIT Pet folder"):
         train_unet.pets_source("pets:/no/such/place")
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [(None, (1.0, 1.0, 2.0)), ("none", None), ("1,1,3", (1.0, 1.0, 3.0))],
+)
+def test_class_weight_flag_overrides_the_recipe_only_when_given(
+    monkeypatch, flag, expected
+):
+    recipe = dataclasses.replace(train_unet.unet_settings("quick"),
+                                 class_weights=(1.0, 1.0, 2.0))
+    monkeypatch.setattr(train_unet, "unet_settings", lambda profile=None: recipe)
+    args = argparse.Namespace(
+        profile="quick", epochs=None, image_size=None, batch_size=None, alpha=None,
+        backbone_weights=None, train_encoder=False, class_weights=flag,
+    )
+    settings = model_commands._unet_settings_from_args(args, "synthetic")
+    assert settings.class_weights == expected

@@ -99,6 +99,8 @@ def _unet_settings_from_args(args: argparse.Namespace, source: str):
     if args.train_encoder:
         changes["trainable_encoder"] = True
     settings = dataclasses.replace(settings, **changes)
+    if args.class_weights is None:  # the profile's recipe decides
+        return settings
     class_weights = train_unet.parse_class_weights(args.class_weights)
     if class_weights == "auto":
         class_weights = train_unet.auto_class_weights(settings, source)
