@@ -1,8 +1,10 @@
 """A student and an instructor use the course in JupyterLab, in a real browser.
 
-The first lesson is run from JupyterLab's Run menu in the quick profile; then
-nbgrader's Assignment List (student) and Formgrader (instructor) are opened from
-the Nbgrader menu. Screenshots go to test-artifacts/browser/.
+The first lesson is run from JupyterLab's Run menu in the quick profile, and
+lesson 5 up to its first figure, which must show real Oxford-IIIT Pet photos
+(the sample that ships with the course); then nbgrader's Assignment List
+(student) and Formgrader (instructor) are opened from the Nbgrader menu.
+Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -54,6 +56,50 @@ KERNEL_READY_JS = """
 """
 
 
+# Lesson 5 runs up to (and including) its first figure: a grid of real Pets
+# photos and their masks from the shipped sample. No training runs before it.
+PETS_LESSON = "lessons/05_unet_pets.ipynb"
+PETS_LESSON_SECONDS = 180
+REAL_DATA_LINE = re.compile(r"data\s*:.*real photos")
+MIN_PHOTO_COLOURS = 2000
+
+# Select the cell after the first code cell that draws a grid, so that
+# "Run All Above Selected Cell" runs the lesson up to that figure; returns the
+# index of the figure cell (or -1).
+SELECT_AFTER_FIRST_GRID_JS = """
+() => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  const models = notebook.model.cells;
+  for (let i = 0; i < models.length; i++) {
+    const cell = models.get(i);
+    if (cell.type === 'code' && cell.sharedModel.getSource().includes('show_grid(')) {
+      notebook.activeCellIndex = i + 1;
+      return i;
+    }
+  }
+  return -1;
+}
+"""
+
+# Distinct colours of a figure <img>, counted on a canvas: a photo has
+# thousands, a synthetic blob image a handful (plus antialiasing).
+IMAGE_COLOURS_JS = """
+img => {
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const context = canvas.getContext('2d');
+  context.drawImage(img, 0, 0);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  const seen = new Set();
+  for (let i = 0; i < data.length; i += 4) {
+    seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
+  return seen.size;
+}
+"""
+
+
 def file_digest(path) -> str:
     """SHA-256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -84,13 +130,18 @@ def accept_kernel_dialog(page) -> None:
         dialog.locator(".jp-mod-accept").click()
 
 
-def wait_for_run_all(page, seconds: float) -> dict:
-    """Poll the notebook until every code cell ran or one failed, and the
-    kernel is idle again; returns the final notebook state."""
+def wait_for_run_all(
+    page, seconds: float, lesson: str = LESSON, before: int | None = None
+) -> dict:
+    """Poll the notebook until every code cell (every one before cell index
+    ``before`` if given) ran or one failed, and the kernel is idle again;
+    returns the final notebook state, its cells limited to those."""
     deadline = time.monotonic() + seconds
     state = None
     while time.monotonic() < deadline:
         state = page.evaluate(NOTEBOOK_STATE_JS)
+        if state and before is not None:
+            state["cells"] = [c for c in state["cells"] if c["index"] < before]
         if state and state["kernel"] == "idle":
             ran_all = all(cell["count"] is not None for cell in state["cells"])
             failed = any(cell["errors"] for cell in state["cells"])
@@ -101,10 +152,19 @@ def wait_for_run_all(page, seconds: float) -> dict:
         c["index"] for c in (state or {"cells": []})["cells"] if c["count"] is None
     ]
     pytest.fail(
-        f"{LESSON} did not finish within {seconds} s in the browser; "
+        f"{lesson} did not finish within {seconds} s in the browser; "
         f"cells not run yet: {pending}",
         pytrace=False,
     )
+
+
+def open_lesson(page, lab_server, lesson: str) -> None:
+    """Open a lesson in JupyterLab and wait until its kernel is idle."""
+    page.goto(lab_server.lab_url(f"lab/tree/{lesson}"))
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    accept_kernel_dialog(page)
+    page.wait_for_function(KERNEL_READY_JS, timeout=90_000)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
 
 
 def test_lesson_01_runs_in_jupyterlab_with_figures_and_quick_banner(
@@ -114,11 +174,7 @@ def test_lesson_01_runs_in_jupyterlab_with_figures_and_quick_banner(
     assert lesson.is_file(), f"{LESSON} is missing from the repository"
     digest_before = file_digest(lesson)
 
-    page.goto(lab_server.lab_url(f"lab/tree/{LESSON}"))
-    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
-    accept_kernel_dialog(page)
-    page.wait_for_function(KERNEL_READY_JS, timeout=90_000)
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+    open_lesson(page, lab_server, LESSON)
     open_menu_item(page, "Run", "Run All Cells")
     state = wait_for_run_all(page, LESSON_SECONDS)
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
@@ -146,6 +202,44 @@ def test_lesson_01_runs_in_jupyterlab_with_figures_and_quick_banner(
 
     assert file_digest(lesson) == digest_before, (
         f"running {LESSON} in JupyterLab changed the file: it must stay without outputs"
+    )
+
+
+def test_lesson_05_shows_real_pet_photos_from_the_shipped_sample(
+    page, lab_server, artifacts
+):
+    lesson = REPO / PETS_LESSON
+    digest_before = file_digest(lesson)
+    open_lesson(page, lab_server, PETS_LESSON)
+    figure_cell = page.evaluate(SELECT_AFTER_FIRST_GRID_JS)
+    assert figure_cell >= 0, f"{PETS_LESSON} has no code cell calling show_grid("
+    open_menu_item(page, "Run", "Run All Above Selected Cell")
+    state = wait_for_run_all(page, PETS_LESSON_SECONDS, PETS_LESSON, figure_cell + 1)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
+    errors = [f"cell {c['index']}: {e}" for c in state["cells"] for e in c["errors"]]
+    assert not errors, f"{PETS_LESSON} shows errors in JupyterLab: {errors}"
+
+    outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
+    text = "\n".join(outputs.all_inner_texts())
+    assert PROFILE_LINE.search(text) and REAL_DATA_LINE.search(text), (
+        f"the banner of {PETS_LESSON} does not say quick profile and real "
+        f"photos; it reads: {text[:400]!r}"
+    )
+    figure = page.locator(
+        f".jp-Notebook .jp-Cell >> nth={figure_cell}"
+    ).locator(".jp-OutputArea-output img")
+    assert figure.count() == 1, f"cell {figure_cell} of {PETS_LESSON} drew no figure"
+    figure.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=figure.element_handle())
+    colours = figure.evaluate(IMAGE_COLOURS_JS)
+    page.screenshot(path=str(artifacts / "05_unet_pets-photos.png"))
+    assert colours >= MIN_PHOTO_COLOURS, (
+        f"the first figure of {PETS_LESSON} has {colours} colours: not photos "
+        f"(a real photo grid has thousands; synthetic images a few)"
+    )
+    assert file_digest(lesson) == digest_before, (
+        f"running {PETS_LESSON} in JupyterLab changed the file"
     )
 
 
