@@ -92,7 +92,7 @@ def first_steps(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("mirrored") / "run")
     script = (f"HERE = {HERE!r}\nLOSS_NAMES = {names!r}\nOUT = {out!r}\n"
               + textwrap.dedent(ONE_STEP))
-    return json.loads(run_python(script))
+    return json.loads(run_python(script, timeout=600))
 
 
 @pytest.mark.parametrize("loss_name", ["cross_entropy", "ce_dice"])
