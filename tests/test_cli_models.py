@@ -60,11 +60,14 @@ def test_evaluate_prints_json_with_per_class_iou(trained, capsys):
 def test_export_then_predict_writes_label_and_overlay_per_image(trained, tmp_path,
                                                                  capsys):
     pets, out = trained
-    saved = tmp_path / "saved"
-    assert cli.main(["export", str(out / "model.keras"), str(saved)]) == 0
+    saved = tmp_path / "saved"  # an earlier export's folder: refused, then replaced
+    saved.mkdir()
+    (saved / "saved_model.pb").write_text("an old export")
     assert cli.main(["export", str(out / "model.keras"), str(saved)]) == 1
     assert "--force" in capsys.readouterr().err
+    assert (saved / "saved_model.pb").read_text() == "an old export"
     assert cli.main(["export", str(out / "model.keras"), str(saved), "--force"]) == 0
+    assert (saved / "saved_model.pb").read_bytes() != b"an old export"
 
     photo = next((pets / "images").glob("*.jpg"))
     bad = tmp_path / "notes.jpg"

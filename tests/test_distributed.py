@@ -26,8 +26,8 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 sys.path.insert(0, HERE)
-from test_train import NUM_CLASSES, tiny_data
-from seglab import losses
+from test_train import NUM_CLASSES, tiny_data, tiny_model
+from seglab import losses, train
 
 def first_step(strategy, loss_name):
     keras.utils.set_random_seed(0)
@@ -51,9 +51,9 @@ def first_step(strategy, loss_name):
     return step, history.history
 
 result = {}
-# one strategy for every loss: strategies created later in the same process
-# would reuse the first one's collective keys
-two_cpus = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+# one strategy for every loss and for the fit below: strategies created later
+# in the same process would reuse the first one's collective keys
+two_cpus = train.select_strategy(["/cpu:0", "/cpu:1"])
 for loss_name in LOSS_NAMES:
     single, single_log = first_step(tf.distribute.get_strategy(), loss_name)
     mirrored, mirrored_log = first_step(two_cpus, loss_name)
@@ -64,6 +64,13 @@ for loss_name in LOSS_NAMES:
         "loss": [single_log["loss"][0], mirrored_log["loss"][0]],
         "val_loss": [single_log["val_loss"][0], mirrored_log["val_loss"][0]],
     }
+# seglab's own fit on the two replicas, with its callbacks and outputs
+with two_cpus.scope():
+    model = tiny_model()
+data = tiny_data()
+history = train.fit(model, data, data, epochs=3, out_dir=OUT, verbose=0)
+result["fit"] = {"replicas": two_cpus.num_replicas_in_sync,
+                 "kind": type(two_cpus).__name__, "loss": history["loss"]}
 print(json.dumps(result))
 """
 
@@ -80,10 +87,12 @@ def run_python(script: str, timeout: int = 300, env: dict | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def first_steps():
+def first_steps(tmp_path_factory):
     names = ["cross_entropy", "ce_dice"]
-    script = f"HERE = {HERE!r}\nLOSS_NAMES = {names!r}\n" + textwrap.dedent(ONE_STEP)
-    return json.loads(run_python(script))
+    out = str(tmp_path_factory.mktemp("mirrored") / "run")
+    script = (f"HERE = {HERE!r}\nLOSS_NAMES = {names!r}\nOUT = {out!r}\n"
+              + textwrap.dedent(ONE_STEP))
+    return json.loads(run_python(script, timeout=600))
 
 
 @pytest.mark.parametrize("loss_name", ["cross_entropy", "ce_dice"])
@@ -98,6 +107,14 @@ def test_two_replicas_log_the_single_device_loss(first_steps, loss_name):
     found = first_steps[loss_name]
     np.testing.assert_allclose(found["loss"][1], found["loss"][0], rtol=1e-4)
     np.testing.assert_allclose(found["val_loss"][1], found["val_loss"][0], rtol=1e-4)
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(first_steps):
+    """seglab.train.fit under select_strategy's two-CPU MirroredStrategy."""
+    found = first_steps["fit"]
+    assert found["kind"] == "MirroredStrategy" and found["replicas"] == 2
+    assert all(np.isfinite(found["loss"]))
+    assert found["loss"][-1] < found["loss"][0]
 
 
 WORKER = """

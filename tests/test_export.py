@@ -19,9 +19,21 @@ def model():
 
 @pytest.fixture(scope="module")
 def exported(model, tmp_path_factory):
+    """The model exported (once, with ``force``) over an old, non-empty folder."""
     out = tmp_path_factory.mktemp("export") / "saved"
-    export.export_saved_model(model, out)
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="--force"):
+        export.export_saved_model(model, out)
+    assert (out / "keep.txt").is_file()  # refused: nothing was touched
+    export.export_saved_model(model, out, force=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def serve(exported):
+    """The exported model, loaded once for the tests that only call it."""
+    return export.load_saved_model(exported)
 
 
 def _images(sizes=((50, 70), (90, 40), (64, 64))):
@@ -35,9 +47,8 @@ def _png(image) -> bytes:
     return buffer.getvalue()
 
 
-def test_exported_model_equals_the_keras_model_at_each_input_size(model, exported):
+def test_exported_model_equals_the_keras_model_at_each_input_size(model, serve):
     images = _images()
-    serve = export.load_saved_model(exported)
     served = export.predict_encoded(serve, [_png(image) for image in images])
     expected = export.keras_class_maps(model, images)
     for got, want, image in zip(served, expected, images, strict=True):
@@ -45,8 +56,7 @@ def test_exported_model_equals_the_keras_model_at_each_input_size(model, exporte
         np.testing.assert_array_equal(got, want)
 
 
-def test_batch_outputs_are_padded_with_255_and_carry_sizes(exported):
-    serve = export.load_saved_model(exported)
+def test_batch_outputs_are_padded_with_255_and_carry_sizes(serve):
     outputs = serve(images=np.array([_png(i) for i in _images()[:2]], dtype=object))
     assert outputs["class_map"].shape == (2, 90, 70)
     assert outputs["height"].numpy().tolist() == [50, 90]
@@ -60,14 +70,10 @@ def test_export_records_classes_and_size_beside_the_saved_model(exported):
     assert info["class_names"] == ["pet", "background", "border"]
 
 
-def test_export_refuses_to_overwrite_without_force(model, tmp_path):
-    target = tmp_path / "saved"
-    target.mkdir()
-    (target / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="--force"):
-        export.export_saved_model(model, target)
-    export.export_saved_model(model, target, force=True)
-    assert (target / "saved_model.pb").is_file() and not (target / "keep.txt").exists()
+def test_export_refuses_to_overwrite_without_force(exported):
+    # the fixture was refused on a non-empty folder, then replaced it with force
+    assert (exported / "saved_model.pb").is_file()
+    assert not (exported / "keep.txt").exists()
 
 
 def test_a_model_of_any_size_needs_a_serving_size():
@@ -83,7 +89,7 @@ def test_loading_something_else_is_a_clear_error(tmp_path):
         export.load_saved_model(tmp_path)
 
 
-def test_predict_files_writes_palettised_labels_and_overlays(exported, tmp_path):
+def test_predict_files_writes_palettised_labels_and_overlays(serve, tmp_path):
     images = _images(((40, 60), (30, 20)))
     paths = []
     for index, image in enumerate(images):
@@ -92,7 +98,6 @@ def test_predict_files_writes_palettised_labels_and_overlays(exported, tmp_path)
         paths.append(path)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
-    serve = export.load_saved_model(exported)
     report = export.predict_files(serve, [paths[0], broken, paths[1]], tmp_path / "out")
     assert list(report.failed) == [broken]
     assert "JPEG" in report.failed[broken]
@@ -114,13 +119,12 @@ def test_overlay_leaves_the_background_class_unblended():
     np.testing.assert_array_equal(out[1, 0], [50, 114, 50])  # half green (0,128,0)
 
 
-def test_inputs_with_the_same_stem_never_overwrite_each_other(exported, tmp_path):
+def test_inputs_with_the_same_stem_never_overwrite_each_other(serve, tmp_path):
     images = _images(((40, 60), (30, 20), (24, 24)))
     paths = [tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", tmp_path / "x.bmp"]
     for path, image in zip(paths, images, strict=True):
         path.parent.mkdir(exist_ok=True)
         Image.fromarray(image).save(path)
-    serve = export.load_saved_model(exported)
     report = export.predict_files(serve, paths, tmp_path / "out")
     assert len(set(report.written)) == 6
     sizes = {Image.open(tmp_path / "out" / f"{stem}_label.png").size
