@@ -446,7 +446,8 @@ def test_serving_a_squash_model_equals_its_keras_reference():
 def test_train_unet_stores_squash_and_deeplab_fit_letterbox(
     monkeypatch, tmp_path, small_pets, small_voc
 ):
-    from seglab import train_unet
+    from seglab.train import deeplab as train_deeplab
+    from seglab.train import unet as train_unet
 
     def compiled(num_classes, attribute):
         def build(*args, **kwargs):
@@ -464,17 +465,18 @@ def test_train_unet_stores_squash_and_deeplab_fit_letterbox(
     assert settings.squash  # the Pets U-Net trains on squashed images
     for squash, mode in ((True, "squash"), (False, "letterbox")):
         out = tmp_path / mode
-        train_unet.train_unet(dataclasses.replace(settings, squash=squash),
-                              str(small_pets), out, verbose=0)
+        train_unet.train(dataclasses.replace(settings, squash=squash),
+                         str(small_pets), out, verbose=0)
         info = json.loads((out / model_info.INFO_FILE).read_text())
         assert info["resize"] == mode and info["image_size"] == [32, 32]
         assert model_info.trained_resize(out / train.MODEL_FILE) == mode
 
-    monkeypatch.setattr(train, "build_deeplab", compiled(21, "backbone_weights"))
+    build = compiled(21, "backbone_weights")
+    monkeypatch.setattr(train_deeplab, "build_deeplab", build)
     deeplab = dataclasses.replace(
-        train.deeplab_settings("quick"), epochs=1, image_size=32, batch_size=4
+        train_deeplab.deeplab_settings("quick"), epochs=1, image_size=32, batch_size=4
     )
-    train.train_deeplab(deeplab, small_voc, tmp_path / "deeplab", verbose=0)
+    train_deeplab.train_deeplab(deeplab, small_voc, tmp_path / "deeplab", verbose=0)
     info = json.loads((tmp_path / "deeplab" / model_info.INFO_FILE).read_text())
     assert info["resize"] == "letterbox"
 

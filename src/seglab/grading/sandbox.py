@@ -226,6 +226,27 @@ def _parents(path: str) -> list[str]:
     return args
 
 
+SOCKET_PATH_LIMIT = 100
+"""Longest kernel socket path used as is (Linux allows 107 bytes per socket)."""
+
+
+def _short_socket_link(run_dir: Path) -> Path | None:
+    """A short name for ``run_dir`` when its sockets' paths would be too long.
+
+    ZeroMQ's ``ipc://`` sockets are Unix sockets, whose paths are limited to
+    107 bytes; a course in a deep folder (or pytest's temporary folders)
+    exceeds that. Returns a symbolic link ``/tmp/sgk-*`` to ``run_dir``
+    (the sandbox binds ``run_dir`` at the same short path), or ``None`` when
+    the real path is short enough.
+    """
+    if len(str(run_dir / "kernel-99")) <= SOCKET_PATH_LIMIT:
+        return None
+    link = Path(tempfile.mkdtemp(prefix="sgk-", dir="/tmp"))
+    link.rmdir()
+    link.symlink_to(run_dir, target_is_directory=True)
+    return link
+
+
 def _copy_regular_files(source: Path, target: Path) -> None:
     """Copy a folder's regular files and folders (never links or devices)."""
     target.mkdir(parents=True, exist_ok=True)
@@ -272,6 +293,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         config=True)
 
     _scratch: tempfile.TemporaryDirectory | None = None
+    _link: Path | None = None
     _uid: int | None = None
 
     def _enabled(self) -> bool:
@@ -297,7 +319,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         # would stop bwrap itself, and with it the kernel.
         self.kernel_spec.interrupt_mode = "message"
         self.transport = "ipc"
-        self.ip = str(root / "run" / "kernel")
+        self._link = _short_socket_link(root / "run")
+        self.ip = str((self._link or root / "run") / "kernel")
         self.connection_file = str(root / "run" / "kernel.json")
         kw["cwd"] = str(root)
         return await super()._async_pre_start_kernel(**kw)
@@ -335,6 +358,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             if name in os.environ:
                 env += ["--setenv", name, os.environ[name]]
         run = str(root / "run")
+        link = self._link if self._scratch is not None and Path(
+            self._scratch.name) == root else None
         bwrap = _bwrap_prefix() + [
             *_system_binds(),
             "--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", "/tmp",
@@ -344,6 +369,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             *_python_binds(),
             "--ro-bind", str(root / "submission"), SEED_DIR,
             *_parents(run), "--bind", run, run,
+            # sockets: the same folder under a short name (see _short_socket_link)
+            *(["--bind", run, str(link)] if link is not None else []),
             # Nothing else is writable: bwrap's own root and /dev are
             # in-memory file systems without a size limit.
             "--remount-ro", "/dev", "--remount-ro", "/",
@@ -358,5 +385,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if self._scratch is not None and not restart:
+            if self._link is not None:
+                self._link.unlink(missing_ok=True)
+                self._link = None
             self._scratch.cleanup()
             self._scratch = None
