@@ -63,6 +63,15 @@ PETS_LESSON_SECONDS = 180
 REAL_DATA_LINE = re.compile(r"data\s*:.*real photos")
 MIN_PHOTO_COLOURS = 2000
 
+# True once the current notebook's cells are loaded into its model.
+NOTEBOOK_LOADED_JS = """
+() => {
+  const widget = window.jupyterapp.shell.currentWidget;
+  const model = widget && widget.content && widget.content.model;
+  return !!model && model.cells.length > 1;
+}
+"""
+
 # Select the cell after the first code cell that draws a grid, so that
 # "Run All Above Selected Cell" runs the lesson up to that figure; returns the
 # index of the figure cell (or -1).
@@ -211,6 +220,7 @@ def test_lesson_05_shows_real_pet_photos_from_the_shipped_sample(
     lesson = REPO / PETS_LESSON
     digest_before = file_digest(lesson)
     open_lesson(page, lab_server, PETS_LESSON)
+    page.wait_for_function(NOTEBOOK_LOADED_JS, timeout=60_000)
     figure_cell = page.evaluate(SELECT_AFTER_FIRST_GRID_JS)
     assert figure_cell >= 0, f"{PETS_LESSON} has no code cell calling show_grid("
     open_menu_item(page, "Run", "Run All Above Selected Cell")

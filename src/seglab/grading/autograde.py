@@ -353,6 +353,7 @@ class _orphans_reaped:
 
     def __exit__(self, *exc):
         self._set(0)
+        sandbox.remove_dangling_socket_links()
 
     @staticmethod
     def _set(value: int) -> None:

@@ -241,10 +241,26 @@ def _short_socket_link(run_dir: Path) -> Path | None:
     """
     if len(str(run_dir / "kernel-99")) <= SOCKET_PATH_LIMIT:
         return None
+    remove_dangling_socket_links()
     link = Path(tempfile.mkdtemp(prefix="sgk-", dir="/tmp"))
     link.rmdir()
     link.symlink_to(run_dir, target_is_directory=True)
     return link
+
+
+def remove_dangling_socket_links() -> list[Path]:
+    """Remove the ``/tmp/sgk-*`` links whose kernel folder is gone.
+
+    A kernel whose worker was killed leaves its link behind (its folder is
+    removed with the submission's scratch folder); grading calls this when
+    it ends and before it makes a new link.
+    """
+    removed = []
+    for link in Path("/tmp").glob("sgk-*"):
+        if link.is_symlink() and not link.exists():
+            link.unlink(missing_ok=True)
+            removed.append(link)
+    return removed
 
 
 def _copy_regular_files(source: Path, target: Path) -> None:
