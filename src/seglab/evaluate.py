@@ -61,6 +61,11 @@ def evaluate_model(
             labels, logits, num_classes, ignore_label
         ).numpy()
         images_seen += int(images.shape[0])
+    return _report(matrix, images_seen)
+
+
+def _report(matrix: np.ndarray, images_seen: int) -> dict:
+    """Scores of one confusion matrix accumulated over ``images_seen`` images."""
     if images_seen == 0:
         raise ValueError("the dataset is empty: nothing to evaluate")
     return {
@@ -241,16 +246,7 @@ def evaluate_original_size(
                 label[tf.newaxis], class_map[tf.newaxis], num_classes, ignore_label
             ).numpy()
         images_seen += int(images.shape[0])
-    if images_seen == 0:
-        raise ValueError("the dataset is empty: nothing to evaluate")
-    return {
-        **metrics.scores_from_matrix(matrix),
-        "confusion_matrix": matrix,
-        "class_pixels": matrix.sum(axis=1),
-        "images": images_seen,
-        "image_size": size,
-        "resize": resize,
-    }
+    return {**_report(matrix, images_seen), "image_size": size, "resize": resize}
 
 
 def majority_baseline(confusion_matrix: np.ndarray) -> dict:

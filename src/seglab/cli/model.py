@@ -40,6 +40,14 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--split", default="test", help="train, val, trainval (Pets) or test"
     )
+    _add_image_size(parser)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_evaluate)
+
+
+def _add_image_size(parser: argparse.ArgumentParser) -> None:
+    """``--image-size``: only for old models with no stored trained size."""
     parser.add_argument(
         "--image-size",
         type=int,
@@ -47,9 +55,6 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         help="only for an old model of any input size with no stored trained "
         "size (model_info.json); otherwise it must equal the stored size",
     )
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=run_evaluate)
 
 
 SCORING = {
@@ -120,13 +125,7 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", type=Path, help="a model.keras written by training")
     parser.add_argument("out_dir", type=Path, help="the SavedModel folder to write")
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        default=None,
-        help="only for an old model of any input size with no stored trained "
-        "size (model_info.json); otherwise it must equal the stored size",
-    )
+    _add_image_size(parser)
     parser.add_argument("--force", action="store_true", help="replace OUT_DIR")
     parser.set_defaults(func=run_export)
 
