@@ -35,6 +35,7 @@ bench: setup  ## measure pipeline, labels, training, prediction; saves benchmark
 
 lint: setup
 	ruff check src tests lessons autograder/source scripts benchmarks img
+	ruff format --check src tests lessons autograder/source scripts benchmarks img
 
 clean-outputs: setup  ## strip outputs from every notebook
 	jupyter nbconvert --clear-output --inplace lessons/*.ipynb autograder/source/*/*.ipynb

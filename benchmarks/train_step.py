@@ -65,12 +65,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("quick", "full"), default=None)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="override the profile's batch size (e.g. 2 on a CPU)")
-    parser.add_argument("--paper-rates", action="store_true",
-                        help="also time the quick setting with rates 6, 12, 18")
-    parser.add_argument("--resnet50", action="store_true",
-                        help="also time the quick setting with ResNet-50")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="override the profile's batch size (e.g. 2 on a CPU)",
+    )
+    parser.add_argument(
+        "--paper-rates",
+        action="store_true",
+        help="also time the quick setting with rates 6, 12, 18",
+    )
+    parser.add_argument(
+        "--resnet50",
+        action="store_true",
+        help="also time the quick setting with ResNet-50",
+    )
     args = parser.parse_args()
     on_gpu = bool(config.gpus())
     device = "GPU" if on_gpu else f"CPU ({os.cpu_count()} cores)"
@@ -80,18 +90,32 @@ def main() -> None:
         settings = deeplab_settings(name)
         variants = [("float32", False, False, None, settings)]
         if name == "quick" and args.paper_rates:
-            variants.append(("float32, rates 6/12/18", False, False, (6, 12, 18),
-                             settings))
+            variants.append(
+                ("float32, rates 6/12/18", False, False, (6, 12, 18), settings)
+            )
         if name == "quick" and args.resnet50:
-            variants.append(("float32", False, False, None,
-                             dataclasses.replace(settings, backbone="resnet50")))
+            variants.append(
+                (
+                    "float32",
+                    False,
+                    False,
+                    None,
+                    dataclasses.replace(settings, backbone="resnet50"),
+                )
+            )
         if on_gpu:
-            variants += [("mixed_float16", True, False, None, settings),
-                         ("mixed_float16 + XLA", True, True, None, settings)]
+            variants += [
+                ("mixed_float16", True, False, None, settings),
+                ("mixed_float16 + XLA", True, True, None, settings),
+            ]
         for label, mixed, xla, rates, variant in variants:
             first, mean, rate = time_steps(
-                variant, steps=args.steps, mixed_precision=mixed, jit_compile=xla,
-                atrous_rates=rates, batch_size=args.batch_size,
+                variant,
+                steps=args.steps,
+                mixed_precision=mixed,
+                jit_compile=xla,
+                atrous_rates=rates,
+                batch_size=args.batch_size,
             )
             batch = args.batch_size or settings.batch_size
             print(

@@ -45,18 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     model = train_unet.build_unet(settings, steps_per_epoch=steps)
     wall, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as out:
-        history = train.fit(model, train_data, val_data, epochs=settings.epochs,
-                            out_dir=out, resume=False, verbose=0)
+        history = train.fit(
+            model,
+            train_data,
+            val_data,
+            epochs=settings.epochs,
+            out_dir=out,
+            resume=False,
+            verbose=0,
+        )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     scores = evaluate.evaluate_model(model, val_data)
     row = {
         "name": args.name,
         "changes": changes,
         "val_mean_iou": round(float(scores["mean_iou"]), 4),
-        "val_per_class_iou": dict(zip(
-            evaluate.class_names_for(settings.num_classes),
-            (round(float(v), 4) for v in scores["per_class_iou"]), strict=True,
-        )),
+        "val_per_class_iou": dict(
+            zip(
+                evaluate.class_names_for(settings.num_classes),
+                (round(float(v), 4) for v in scores["per_class_iou"]),
+                strict=True,
+            )
+        ),
         "epochs": len(history["loss"]),
         "train_wall_s": round(wall, 1),
         "train_cpu_s": round(cpu, 1),

@@ -42,8 +42,10 @@ def main(folder: str) -> None:
     print("\nseconds per part (summed over tests):")
     for part in sorted(seconds):
         print(f"  {part:<28} {seconds[part]:7.0f}")
-    print(f"{counts['passed']} passed, {counts['failed']} failed, "
-          f"{counts['skipped']} skipped")
+    print(
+        f"{counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,11 @@ stage() {  # stage NAME COMMAND...
   names+=("$name"); seconds+=($((SECONDS - begin))); codes+=("$code")
 }
 
-stage lint ruff check src tests lessons autograder/source scripts benchmarks img
+lint() {  # ruff's lint rules and its formatter (lessons: 80 columns)
+  local paths=(src tests lessons autograder/source scripts benchmarks img)
+  ruff check "${paths[@]}" && ruff format --check "${paths[@]}"
+}
+stage lint lint
 # Unit tests, every lesson (nbval) and the nbgrader round trip share one run on
 # both cores; --dist loadfile keeps each file (and each notebook's cells, which
 # share one kernel) on one worker. Files start longest first (the order

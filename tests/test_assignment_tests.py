@@ -161,9 +161,11 @@ WRONG_ANSWERS = {
         "q2": ['q2_answer = {"C"}', 'q2_answer = {"A", "C", "E"}', 'q2_answer = "AC"'],
         "q3": ["q3_answer = False", "q3_answer = 1"],
         "q4": ["q4_answer = True", "q4_answer = 0"],
-        "q5": ['q5_answer = "pyramid pooling module"',
-               'q5_answer = "feature pyramid network"',
-               'q5_answer = "image pooling"'],
+        "q5": [
+            'q5_answer = "pyramid pooling module"',
+            'q5_answer = "feature pyramid network"',
+            'q5_answer = "image pooling"',
+        ],
         "aug_aspp": [
             "def aug_aspp(out_1, out_2):\n"
             "    layers = keras.layers\n"
@@ -203,8 +205,7 @@ WRONG_ANSWERS = {
         "disjoint_union": [
             "def disjoint_union(y_true, y_pred):\n"
             "    return y_true + y_pred - y_true * y_pred",
-            "def disjoint_union(y_true, y_pred):\n"
-            "    return abs(y_true - y_pred)",
+            "def disjoint_union(y_true, y_pred):\n    return abs(y_true - y_pred)",
             "def disjoint_union(y_true, y_pred):\n"
             "    return np.logical_xor(y_true, y_pred).astype(float)",
         ],
@@ -229,8 +230,7 @@ WRONG_ANSWERS = {
     },
     "05_unet_pets": {
         "trimap_to_labels": [
-            "def trimap_to_labels(trimap):\n"
-            "    return np.asarray(trimap) - 1",
+            "def trimap_to_labels(trimap):\n    return np.asarray(trimap) - 1",
             "def trimap_to_labels(trimap):\n"
             "    return (np.asarray(trimap) % 3).astype(np.int32)",
             "def trimap_to_labels(trimap):\n"
@@ -320,32 +320,40 @@ WRONG_ANSWERS = {
 RIGHT_ANSWERS = {
     "01_concepts": {
         "scores_to_labels": [
-            "def scores_to_labels(scores):\n    return np.asarray(scores).argmax(-1)"],
+            "def scores_to_labels(scores):\n    return np.asarray(scores).argmax(-1)"
+        ],
     },
     "04_deeplabv3": {
         "q2": ['q2_answer = frozenset("AC")'],
-        "q5": ['q5_answer = "spatial pyramid pooling"', 'q5_answer = "SPP"',
-               'q5_answer = "ASPP"', 'q5_answer = "Atrous Spatial Pyramid Pooling"',
-               'q5_answer = "the ASPP module"'],
+        "q5": [
+            'q5_answer = "spatial pyramid pooling"',
+            'q5_answer = "SPP"',
+            'q5_answer = "ASPP"',
+            'q5_answer = "Atrous Spatial Pyramid Pooling"',
+            'q5_answer = "the ASPP module"',
+        ],
         "steps_per_epoch": [
             "import math\n"
             "def steps_per_epoch(num_samples, train_fraction, train_batch_size,\n"
             "                    val_batch_size):\n"
             "    num_train = math.floor(num_samples * train_fraction)\n"
             "    return [math.ceil(num_train / train_batch_size),\n"
-            "            math.ceil((num_samples - num_train) / val_batch_size)]"],
+            "            math.ceil((num_samples - num_train) / val_batch_size)]"
+        ],
     },
     "05_unet_pets": {
         "pixel_sample_weights": [
             "def pixel_sample_weights(masks, class_weights):\n"
-            "    return np.asarray(class_weights, np.float32)[np.asarray(masks)]"],
+            "    return np.asarray(class_weights, np.float32)[np.asarray(masks)]"
+        ],
     },
     "06_evaluation": {
         "get_top_bad_examples": [
             "def get_top_bad_examples(model, batch_images, batch_targets, n):\n"
             "    right = (model.predict(batch_images) * batch_targets).sum(-1)\n"
             "    losses = (1 - right).mean(axis=(1, 2))\n"
-            "    return list(np.argsort(-losses, kind='stable')[:n])"],
+            "    return list(np.argsort(-losses, kind='stable')[:n])"
+        ],
     },
 }
 """Answers that differ in form from the solution: each must earn its points."""
@@ -417,8 +425,11 @@ def _answer_names(source: str) -> list[tuple[str, bool]]:
 def _spoofed_answers(source: str, value: str) -> str:
     lines = []
     for name, is_function in _answer_names(source):
-        lines.append(f"def {name}(*args, **kwargs):\n    return {value}"
-                     if is_function else f"{name} = {value}")
+        lines.append(
+            f"def {name}(*args, **kwargs):\n    return {value}"
+            if is_function
+            else f"{name} = {value}"
+        )
     return "\n".join(lines)
 
 
@@ -449,13 +460,21 @@ def _code(source: str, tag: str):
 
 
 def _errors(cell) -> list[str]:
-    return [f"{o.get('ename', '')}: {o.get('evalue', '')[:300]}"
-            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    return [
+        f"{o.get('ename', '')}: {o.get('evalue', '')[:300]}"
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
 
 
 def _run(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    client = NotebookClient(nb, timeout=180, kernel_name="python3",
-                            allow_errors=True, resources={"metadata": {"path": "."}})
+    client = NotebookClient(
+        nb,
+        timeout=180,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": "."}},
+    )
     return client.execute()
 
 
@@ -471,32 +490,47 @@ def _execute(name: str, folder: Path):
         solution = _cell(source, answer_id).source
         test = _cell(source, test_id).source
         for index, wrong in enumerate(WRONG_ANSWERS[name].get(answer_id, [])):
-            nb.cells += [_code(wrong, f"wrong-answer:{answer_id}:{index}"),
-                         _code(test, f"wrong-test:{answer_id}:{index}"),
-                         _code(solution, "restore")]
+            nb.cells += [
+                _code(wrong, f"wrong-answer:{answer_id}:{index}"),
+                _code(test, f"wrong-test:{answer_id}:{index}"),
+                _code(solution, "restore"),
+            ]
         for index, right in enumerate(RIGHT_ANSWERS.get(name, {}).get(answer_id, [])):
-            nb.cells += [_code(right, f"right-answer:{answer_id}:{index}"),
-                         _code(test, f"right-test:{answer_id}:{index}"),
-                         _code(solution, "restore")]
+            nb.cells += [
+                _code(right, f"right-answer:{answer_id}:{index}"),
+                _code(test, f"right-test:{answer_id}:{index}"),
+                _code(solution, "restore"),
+            ]
     for spoof, (code, value) in SPOOFS.items():
         nb.cells.append(_code(code, f"spoof-answer:{spoof}"))
-        nb.cells += [_code(_spoofed_answers(_cell(source, answer_id).source, value),
-                           f"spoof-answer:{spoof}:{answer_id}")
-                     for answer_id, _ in items]
-        nb.cells += [_code(_cell(source, test_id).source,
-                           f"spoof-test:{spoof}:{test_id}") for _, test_id in items]
+        nb.cells += [
+            _code(
+                _spoofed_answers(_cell(source, answer_id).source, value),
+                f"spoof-answer:{spoof}:{answer_id}",
+            )
+            for answer_id, _ in items
+        ]
+        nb.cells += [
+            _code(_cell(source, test_id).source, f"spoof-test:{spoof}:{test_id}")
+            for _, test_id in items
+        ]
         # Undo the trick (instructor code, only here) before the next one.
-        nb.cells.append(_code(
-            "import sys as _sys, builtins as _builtins\n"
-            "_shell = get_ipython()\n"
-            "_shell.ast_transformers.clear()\n"
-            "_shell.input_transformers_post.clear()\n"
-            "_sys.displayhook = _shell.displayhook\n"
-            "np.allclose, np.array_equal = _seglab.allclose, _seglab.array_equal\n"
-            "for _name in ('isinstance', 'type'):\n"
-            "    globals().pop(_name, None)", "restore"))
-        nb.cells += [_code(_cell(source, answer_id).source, "restore")
-                     for answer_id, _ in items]
+        nb.cells.append(
+            _code(
+                "import sys as _sys, builtins as _builtins\n"
+                "_shell = get_ipython()\n"
+                "_shell.ast_transformers.clear()\n"
+                "_shell.input_transformers_post.clear()\n"
+                "_sys.displayhook = _shell.displayhook\n"
+                "np.allclose, np.array_equal = _seglab.allclose, _seglab.array_equal\n"
+                "for _name in ('isinstance', 'type'):\n"
+                "    globals().pop(_name, None)",
+                "restore",
+            )
+        )
+        nb.cells += [
+            _code(_cell(source, answer_id).source, "restore") for answer_id, _ in items
+        ]
     executed = _run(nb)
     nbformat.write(executed, str(folder / f"{name}.ipynb"))
     return name, items, executed
@@ -523,27 +557,34 @@ def test_tests_pass_right_answers_and_reject_wrong_answers_and_spoofs(name, tmp_
     # The solutions, and the cells that put them back, pass every test.
     problems["solution fails"] = [
         (c.metadata["tag"], _errors(c))
-        for c in _tagged(nb, "source:") + _tagged(nb, "restore") if _errors(c)]
+        for c in _tagged(nb, "source:") + _tagged(nb, "restore")
+        if _errors(c)
+    ]
 
     # Every wrong answer runs, and its item's tests reject it.
     answers, tests = _tagged(nb, "wrong-answer:"), _tagged(nb, "wrong-test:")
     assert len(answers) == len(tests) == sum(map(len, WRONG_ANSWERS[name].values()))
     problems["wrong answer does not run"] = [
-        (c.metadata["tag"], _errors(c)) for c in answers if _errors(c)]
+        (c.metadata["tag"], _errors(c)) for c in answers if _errors(c)
+    ]
     problems["wrong answer accepted"] = [
-        t.metadata["tag"] for t in tests if not _errors(t)]
+        t.metadata["tag"] for t in tests if not _errors(t)
+    ]
 
     # Right answers in another form pass.
     cells = _tagged(nb, "right-")
     assert len(cells) == 2 * sum(map(len, RIGHT_ANSWERS.get(name, {}).values()))
     problems["right answer rejected"] = [
-        (c.metadata["tag"], _errors(c)) for c in cells if _errors(c)]
+        (c.metadata["tag"], _errors(c)) for c in cells if _errors(c)
+    ]
 
     # Question 5 of 04: "spatial pyramid pooling" and "SPP" (the course
     # material's words) earn the points with a note that ASPP is the precise
     # name; the ASPP wordings get no note.
-    printed = {c.metadata["tag"]: "".join(o.get("text", "") for o in c.outputs)
-               for c in _tagged(nb, "right-test:q5:")}
+    printed = {
+        c.metadata["tag"]: "".join(o.get("text", "") for o in c.outputs)
+        for c in _tagged(nb, "right-test:q5:")
+    }
     notes = sorted(tag for tag, text in printed.items() if "(ASPP)" in text)
     expected = ["right-test:q5:0", "right-test:q5:1"] if name == "04_deeplabv3" else []
     if notes != expected:
@@ -551,12 +592,15 @@ def test_tests_pass_right_answers_and_reject_wrong_answers_and_spoofs(name, tmp_
 
     # Every trick runs, and every test cell after it fails.
     problems["spoof does not run"] = [
-        (c.metadata["tag"], _errors(c)) for c in _tagged(nb, "spoof-answer:")
-        if _errors(c)]
+        (c.metadata["tag"], _errors(c))
+        for c in _tagged(nb, "spoof-answer:")
+        if _errors(c)
+    ]
     tests = _tagged(nb, "spoof-test:")
     assert len(tests) == len(SPOOFS) * len(items)
     problems["spoofed test passed"] = [
-        t.metadata["tag"] for t in tests if not _errors(t)]
+        t.metadata["tag"] for t in tests if not _errors(t)
+    ]
 
     problems = {kind: found for kind, found in problems.items() if found}
     assert not problems, f"{name} (executed notebook in {tmp_path}): {problems}"
@@ -569,14 +613,18 @@ LESSONS = REPO / "lessons"
 def test_each_lesson_ends_by_listing_its_assignment(name):
     """The last cell names the assignment, its points and one entry per item."""
     source = nbformat.read(str(SOURCE / name / f"{name}.ipynb"), as_version=4)
-    points = sum(_nbgrader(c).get("points", 0) for c in source.cells
-                 if _nbgrader(c).get("grade"))
+    points = sum(
+        _nbgrader(c).get("points", 0) for c in source.cells if _nbgrader(c).get("grade")
+    )
     last = nbformat.read(str(LESSONS / f"{name}.ipynb"), as_version=4).cells[-1]
-    graded = last.source[last.source.index("**Graded assignment**"):]
+    graded = last.source[last.source.index("**Graded assignment**") :]
     assert f"autograder/source/{name}" in graded
     assert f"{points:g} points" in graded, (name, points)
-    entries = [line for line in graded.splitlines() if line[:3] in {"1. ", "2. ", "3. ",
-                                                                      "4. ", "5. "}]
+    entries = [
+        line
+        for line in graded.splitlines()
+        if line[:3] in {"1. ", "2. ", "3. ", "4. ", "5. "}
+    ]
     items = _items(source)
     quiz = [test for _, test in items if test.startswith("test_q")]
     # The quiz is one entry (and says so); every other item has its own.
@@ -587,8 +635,9 @@ def test_each_lesson_ends_by_listing_its_assignment(name):
 
 def test_steps_per_epoch_is_graded_with_the_lesson_that_teaches_it():
     taught = nbformat.read(str(LESSONS / "04_deeplabv3.ipynb"), as_version=4)
-    assert any("steps_per_epoch" in c.source for c in taught.cells
-               if c.cell_type == "code")
+    assert any(
+        "steps_per_epoch" in c.source for c in taught.cells if c.cell_type == "code"
+    )
     for name in WRONG_ANSWERS:
         source = nbformat.read(str(SOURCE / name / f"{name}.ipynb"), as_version=4)
         answers = {answer for answer, _ in _items(source)}

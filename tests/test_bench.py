@@ -112,7 +112,10 @@ def test_unknown_case_is_rejected_with_the_choices(capsys):
 
 def test_training_layout_splits_the_global_batch_over_the_gpus():
     assert bench.train.training_layout(8, 0) == {
-        "replicas": 1, "global_batch": 8, "batch_per_replica": 8}
+        "replicas": 1,
+        "global_batch": 8,
+        "batch_per_replica": 8,
+    }
     assert bench.train.training_layout(8, 4)["batch_per_replica"] == 2
     with pytest.raises(ValueError, match="multiple of 3"):
         bench.train.training_layout(8, 3)

@@ -69,8 +69,9 @@ def test_dataset_map_yields_image_mask_weight_triples():
     assert batch_weights.shape == batch_masks.shape == (2, 8, 8)
     np.testing.assert_allclose(batch_weights[0, 0, :3], [1.2, 1.2, 0.6], rtol=1e-6)
     counts = class_weights.class_pixel_counts(ds, 3)  # 8 pet, 48 bg, 8 border
-    per_pixel = ds.map(class_weights.add_sample_weights([2.0, 2.0, 1.0],
-                                                        pixel_counts=counts))
+    per_pixel = ds.map(
+        class_weights.add_sample_weights([2.0, 2.0, 1.0], pixel_counts=counts)
+    )
     weights = np.concatenate([w.numpy().ravel() for _, _, w in per_pixel])
     assert weights.mean() == pytest.approx(1.0, rel=1e-6)
 
@@ -107,8 +108,9 @@ def test_keras_class_weight_gives_one_weight_per_row_not_per_pixel():
     # row 1: argmax is column 2 -> weight of class 2; row 2: column 0 -> class 0
     np.testing.assert_allclose(weights.numpy(), [[5.0, 3.0, 5.0]])
     per_pixel = np.array([5.0, 1.0, 3.0])[masks]
-    assert not np.allclose(np.broadcast_to(weights.numpy()[..., None], masks.shape),
-                           per_pixel)
+    assert not np.allclose(
+        np.broadcast_to(weights.numpy()[..., None], masks.shape), per_pixel
+    )
 
 
 def test_keras_class_weight_fails_on_cpu_when_a_column_index_exceeds_the_classes():

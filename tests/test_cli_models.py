@@ -16,14 +16,30 @@ from seglab.data.pets import read_split
 def trained(tmp_path_factory):
     """A U-Net trained for one epoch on a raw Oxford-IIIT Pet folder."""
     root = tmp_path_factory.mktemp("cli")
-    pets = synthetic.write_pets(root / "pets", num_trainval=8, num_test=4,
-                                progress=False)
+    pets = synthetic.write_pets(
+        root / "pets", num_trainval=8, num_test=4, progress=False
+    )
     out = root / "run"
-    code = cli.main([
-        "train", "unet", "--data", f"pets:{pets}", "--profile", "quick",
-        "--epochs", "1", "--image-size", "64", "--batch-size", "4",
-        "--class-weights", "1,1,3", "--out", str(out),
-    ])
+    code = cli.main(
+        [
+            "train",
+            "unet",
+            "--data",
+            f"pets:{pets}",
+            "--profile",
+            "quick",
+            "--epochs",
+            "1",
+            "--image-size",
+            "64",
+            "--batch-size",
+            "4",
+            "--class-weights",
+            "1,1,3",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     return pets, out
 
@@ -45,20 +61,34 @@ def test_train_unet_on_a_raw_pets_folder_writes_the_shared_outputs(trained):
 
 def test_evaluate_prints_json_with_per_class_iou(trained, capsys):
     pets, out = trained
-    assert cli.main(["evaluate", str(out / "model.keras"), "--data", f"pets:{pets}",
-                     "--split", "test", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                str(out / "model.keras"),
+                "--data",
+                f"pets:{pets}",
+                "--split",
+                "test",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 4 and report["image_size"] == [64, 64]
     assert set(report["per_class_iou"]) == {"pet", "background", "border"}
     assert 0.0 <= report["mean_f1"] <= 1.0
     trimaps = pets / "annotations" / "trimaps"  # scored at the original size
-    sizes = [Image.open(trimaps / f"{name}.png").size
-             for name in read_split(pets, "test")]
+    sizes = [
+        Image.open(trimaps / f"{name}.png").size for name in read_split(pets, "test")
+    ]
     assert sum(report["class_pixels"].values()) == sum(w * h for w, h in sizes)
 
 
-def test_export_then_predict_writes_label_and_overlay_per_image(trained, tmp_path,
-                                                                 capsys):
+def test_export_then_predict_writes_label_and_overlay_per_image(
+    trained, tmp_path, capsys
+):
     pets, out = trained
     saved = tmp_path / "saved"  # an earlier export's folder: refused, then replaced
     saved.mkdir()
@@ -72,15 +102,23 @@ def test_export_then_predict_writes_label_and_overlay_per_image(trained, tmp_pat
     photo = next((pets / "images").glob("*.jpg"))
     bad = tmp_path / "notes.jpg"
     bad.write_text("hello")
-    code = cli.main(["predict", str(saved), str(bad), str(photo),
-                     "--out", str(tmp_path / "pred")])
+    code = cli.main(
+        ["predict", str(saved), str(bad), str(photo), "--out", str(tmp_path / "pred")]
+    )
     captured = capsys.readouterr()
     assert code == 1 and str(bad) in captured.err
     label = Image.open(tmp_path / "pred" / f"{photo.stem}_label.png")
     assert label.mode == "P" and label.size == Image.open(photo).size
     assert (tmp_path / "pred" / f"{photo.stem}_overlay.png").is_file()
-    keras_code = cli.main(["predict", str(out / "model.keras"), str(photo),
-                           "--out", str(tmp_path / "pred_keras")])
+    keras_code = cli.main(
+        [
+            "predict",
+            str(out / "model.keras"),
+            str(photo),
+            "--out",
+            str(tmp_path / "pred_keras"),
+        ]
+    )
     assert keras_code == 0
     same = Image.open(tmp_path / "pred_keras" / f"{photo.stem}_label.png")
     np.testing.assert_array_equal(np.asarray(same), np.asarray(label))

@@ -123,8 +123,9 @@ class FakeRuntime:
     def set_memory_growth(self, device, enable):
         self.calls.append("set_memory_growth")
         if self.started:
-            raise RuntimeError("Physical devices cannot be modified after being "
-                               "initialized")
+            raise RuntimeError(
+                "Physical devices cannot be modified after being initialized"
+            )
         self.growth = enable
 
     def list_logical(self, kind=None):

@@ -79,7 +79,10 @@ def run_python(script: str, timeout: int = 300, env: dict | None = None) -> str:
     """Run ``script`` in a fresh interpreter; return its last stdout line."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -90,8 +93,10 @@ def run_python(script: str, timeout: int = 300, env: dict | None = None) -> str:
 def first_steps(tmp_path_factory):
     names = ["cross_entropy", "ce_dice"]
     out = str(tmp_path_factory.mktemp("mirrored") / "run")
-    script = (f"HERE = {HERE!r}\nLOSS_NAMES = {names!r}\nOUT = {out!r}\n"
-              + textwrap.dedent(ONE_STEP))
+    script = (
+        f"HERE = {HERE!r}\nLOSS_NAMES = {names!r}\nOUT = {out!r}\n"
+        + textwrap.dedent(ONE_STEP)
+    )
     return json.loads(run_python(script, timeout=600))
 
 
@@ -161,14 +166,25 @@ def test_two_worker_processes_train_through_seglab_and_agree(tmp_path):
         script = f"HERE = {HERE!r}\nOUT = {str(tmp_path / str(index))!r}\n" + (
             textwrap.dedent(WORKER)
         )
-        tf_config = {"cluster": {"worker": workers},
-                     "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-               "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", script], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=env,
-        ))
+        tf_config = {
+            "cluster": {"worker": workers},
+            "task": {"type": "worker", "index": index},
+        }
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "TF_CONFIG": json.dumps(tf_config),
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     results = []
     try:
         for process in processes:

@@ -152,9 +152,13 @@ def test_load_model_errors_name_the_path_and_the_fix(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "kind", "source"),
-    [("sample", "pets", "sample"),
-     ("synthetic", "pets", "synthetic"), ("tfds", "pets", "tfds"),
-     ("pets:/data/pets", "pets", "/data/pets"), ("voc:synthetic", "voc", "synthetic")],
+    [
+        ("sample", "pets", "sample"),
+        ("synthetic", "pets", "synthetic"),
+        ("tfds", "pets", "tfds"),
+        ("pets:/data/pets", "pets", "/data/pets"),
+        ("voc:synthetic", "voc", "synthetic"),
+    ],
 )
 def test_data_argument_is_parsed(text, kind, source):
     spec = evaluate.parse_data(text, num_classes=3)

@@ -13,8 +13,9 @@ from seglab.models import unet_mobilenetv2
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(1)
-    return unet_mobilenetv2(3, input_shape=(64, 64, 3), encoder_weights=None,
-                            alpha=0.35)
+    return unet_mobilenetv2(
+        3, input_shape=(64, 64, 3), encoder_weights=None, alpha=0.35
+    )
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +128,13 @@ def test_inputs_with_the_same_stem_never_overwrite_each_other(serve, tmp_path):
         Image.fromarray(image).save(path)
     report = export.predict_files(serve, paths, tmp_path / "out")
     assert len(set(report.written)) == 6
-    sizes = {Image.open(tmp_path / "out" / f"{stem}_label.png").size
-             for stem in ("x", "x-2", "x-3")}
+    sizes = {
+        Image.open(tmp_path / "out" / f"{stem}_label.png").size
+        for stem in ("x", "x-2", "x-3")
+    }
     assert sizes == {(60, 40), (20, 30), (24, 24)}
-    assert export.output_stems(
-        [Path("x.png"), Path("x.jpg"), Path("x-2.png")]) == ["x", "x-3", "x-2"]
+    assert export.output_stems([Path("x.png"), Path("x.jpg"), Path("x-2.png")]) == [
+        "x",
+        "x-3",
+        "x-2",
+    ]

@@ -27,9 +27,14 @@ def test_full_profile_settings_train_one_step_on_builtin_data(voc_root):
     assert isinstance(model.optimizer, keras.optimizers.SGD)
     assert type(model.loss).__name__ == "CrossEntropyDice"
     data = voc_dataset(
-        voc_root, "train", image_size=settings.image_size,
-        batch_size=settings.batch_size, augment=settings.augment, shuffle=True,
-        seed=0, progress=False,
+        voc_root,
+        "train",
+        image_size=settings.image_size,
+        batch_size=settings.batch_size,
+        augment=settings.augment,
+        shuffle=True,
+        seed=0,
+        progress=False,
     )
     images, labels = next(iter(data))
     assert tuple(images.shape) == (8, 384, 384, 3)

@@ -60,8 +60,12 @@ def test_autograde_uses_the_capped_executor_and_the_output_limiter():
 
 
 def _message(msg_type, **content):
-    return {"msg_type": msg_type, "content": content,
-            "parent_header": {"msg_id": "m"}, "header": {"msg_type": msg_type}}
+    return {
+        "msg_type": msg_type,
+        "content": content,
+        "parent_header": {"msg_id": "m"},
+        "header": {"msg_type": msg_type},
+    }
 
 
 def test_capped_executor_stops_storing_a_flood_but_keeps_errors_and_stderr():
@@ -70,15 +74,20 @@ def test_capped_executor_stops_storing_a_flood_but_keeps_errors_and_stderr():
     executor.clear_before_next_output = False
     outputs = []
     for _ in range(1000):
-        executor.output(outputs, _message("stream", name="stdout", text="x" * 60),
-                        None, 0)
+        executor.output(
+            outputs, _message("stream", name="stdout", text="x" * 60), None, 0
+        )
     for _ in range(3):
         executor.output(outputs, _message("stream", name="stderr", text="w"), None, 0)
-    executor.output(outputs, _message("error", ename="E", evalue="v", traceback=[]),
-                    None, 0)
+    executor.output(
+        outputs, _message("error", ename="E", evalue="v", traceback=[]), None, 0
+    )
     kinds = [(o.output_type, o.get("name")) for o in outputs]
     assert kinds == [("stream", "stdout")] * 2 + [
-        ("stream", "stdout"), ("stream", "stderr"), ("error", None)]
+        ("stream", "stdout"),
+        ("stream", "stderr"),
+        ("error", None),
+    ]
     assert outputs[2].text == outputs[3].text == hooks.TRUNCATED_MARKER
 
 
@@ -136,12 +145,27 @@ def test_unknown_assignment_names_list_the_valid_ones():
 
 def test_cli_has_the_instructor_commands():
     parser = build_parser()
-    for action in ("release", "solutions", "autograde", "exchange", "collect",
-                   "feedback"):
+    for action in (
+        "release",
+        "solutions",
+        "autograde",
+        "exchange",
+        "collect",
+        "feedback",
+    ):
         args = parser.parse_args(["grade", action])
         assert args.grade_command == action and args.course == Path("autograder")
-    args = parser.parse_args(["grade", "autograde", "--student", "a", "--student", "b",
-                              "02_data_preparation"])
+    args = parser.parse_args(
+        [
+            "grade",
+            "autograde",
+            "--student",
+            "a",
+            "--student",
+            "b",
+            "02_data_preparation",
+        ]
+    )
     assert args.student == ["a", "b"] and args.assignments == ["02_data_preparation"]
     assert args.no_sandbox is False and args.jobs == 1
     assert parser.parse_args(["grade", "autograde", "--jobs", "3"]).jobs == 3
@@ -164,10 +188,18 @@ def test_capped_executor_keeps_one_error_per_cell_past_the_notebook_limit():
     outputs = []
     for cell in range(4):
         for _ in range(50):
-            executor.output(outputs, _message("error", ename="E", evalue="v",
-                                              traceback=["t" * 100]), None, cell)
-            executor.output(outputs, _message("display_data", data={
-                "text/plain": "d"}, metadata={}), None, cell)
+            executor.output(
+                outputs,
+                _message("error", ename="E", evalue="v", traceback=["t" * 100]),
+                None,
+                cell,
+            )
+            executor.output(
+                outputs,
+                _message("display_data", data={"text/plain": "d"}, metadata={}),
+                None,
+                cell,
+            )
     errors = [o for o in outputs if o.output_type == "error"]
     assert len(errors) >= 4  # the first error of every cell decides its grade
     assert len(outputs) <= 5 + 4 + 4  # the limit, one error and one marker per cell
@@ -187,9 +219,13 @@ def test_time_budget_skips_budgeted_cells_with_an_error_once_spent():
 
 
 def test_failure_reason_digs_out_the_real_exception_from_the_log():
-    result = {"success": False, "error": "NbGraderException: Please see the above "
-              "traceback", "log": "[ERROR] While processing ...\nTraceback (most "
-              "recent call last):\n  File x\nsqlite3.OperationalError: database is "
-              "locked\n"}
+    result = {
+        "success": False,
+        "error": "NbGraderException: Please see the above traceback",
+        "log": "[ERROR] While processing ...\nTraceback (most "
+        "recent call last):\n  File x\nsqlite3.OperationalError: database is "
+        "locked\n",
+    }
     assert autograde._failure_reason(result) == (
-        "sqlite3.OperationalError: database is locked")
+        "sqlite3.OperationalError: database is locked"
+    )

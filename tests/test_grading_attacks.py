@@ -39,8 +39,10 @@ from seglab import grading
 from seglab.grading import autograde, sandbox, withhold
 from seglab.grading import release as course_release
 
-pytestmark = [pytest.mark.nbgrader,
-              pytest.mark.filterwarnings("ignore:Cell is missing an id field")]
+pytestmark = [
+    pytest.mark.nbgrader,
+    pytest.mark.filterwarnings("ignore:Cell is missing an id field"),
+]
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
@@ -48,8 +50,14 @@ ARTIFACT = REPO / "test-artifacts" / "grading_attacks.md"
 MARKER = "seglab-attack-marker"
 """Written into every process an attack starts, to find survivors."""
 
-UNTOUCHED = {"autograded", "feedback", "gradebook.db", "grades.csv",
-             "grading_report.csv", withhold.WITHHELD_FILE}
+UNTOUCHED = {
+    "autograded",
+    "feedback",
+    "gradebook.db",
+    "grades.csv",
+    "grading_report.csv",
+    withhold.WITHHELD_FILE,
+}
 """What grading itself writes in the course; everything else must not change."""
 
 
@@ -58,16 +66,24 @@ def _nbgrader(cell) -> dict:
 
 
 def _answer_cells(notebook) -> list:
-    return [c for c in notebook.cells
-            if _nbgrader(c).get("solution") and c.cell_type == "code"]
+    return [
+        c
+        for c in notebook.cells
+        if _nbgrader(c).get("solution") and c.cell_type == "code"
+    ]
 
 
 def _defined_names(source: str) -> tuple[list[str], list[str]]:
     """Top-level functions and variables an answer cell defines."""
     tree = ast.parse(source)
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-    variables = [t.id for n in tree.body if isinstance(n, ast.Assign)
-                 for t in n.targets if isinstance(t, ast.Name)]
+    variables = [
+        t.id
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    ]
     return functions, variables
 
 
@@ -76,13 +92,14 @@ def _wrong_answers(solution, value: str) -> str:
     lines = []
     for cell in _answer_cells(solution):
         functions, variables = _defined_names(cell.source)
-        lines += [f"def {name}(*args, **kwargs):\n    return {value}"
-                  for name in functions]
+        lines += [
+            f"def {name}(*args, **kwargs):\n    return {value}" for name in functions
+        ]
         lines += [f"{name} = {value}" for name in variables]
     return "\n".join(lines)
 
 
-ALWAYS_EQUAL = textwrap.dedent('''
+ALWAYS_EQUAL = textwrap.dedent("""
     class Anything(str):
         def __eq__(self, other): return True
         def __ne__(self, other): return False
@@ -96,9 +113,9 @@ ALWAYS_EQUAL = textwrap.dedent('''
         def __le__(self, other): return True
         def __gt__(self, other): return True
         def __ge__(self, other): return True
-    ''')
+    """)
 
-PATCH_NUMPY = textwrap.dedent('''
+PATCH_NUMPY = textwrap.dedent("""
     import numpy as np
     yes = lambda *args, **kwargs: True
     nothing = lambda *args, **kwargs: None
@@ -107,41 +124,43 @@ PATCH_NUMPY = textwrap.dedent('''
     np.issubdtype = yes
     np.testing.assert_allclose = np.testing.assert_array_equal = nothing
     np.testing.assert_equal = np.testing.assert_almost_equal = nothing
-    ''')
+    """)
 
-AST_TRANSFORMER = textwrap.dedent('''
+AST_TRANSFORMER = textwrap.dedent("""
     import ast
     class Emptied(ast.NodeTransformer):
         def visit_Module(self, node):
             return ast.Module(body=[], type_ignores=[])
     get_ipython().ast_transformers.append(Emptied())
-    ''')
+    """)
 
-INPUT_TRANSFORMER = textwrap.dedent('''
+INPUT_TRANSFORMER = textwrap.dedent("""
     get_ipython().input_transformers_cleanup.append(lambda lines: [])
     get_ipython().input_transformers_post.append(lambda lines: [])
-    ''')
+    """)
 
-CUSTOM_EXCEPTIONS = textwrap.dedent('''
+CUSTOM_EXCEPTIONS = textwrap.dedent("""
     get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)
-    ''')
+    """)
 
-PATCH_BUILTINS = textwrap.dedent('''
+PATCH_BUILTINS = textwrap.dedent("""
     import builtins
     builtins.isinstance = lambda *args: True
     builtins.type = lambda *args: object
     builtins.len = lambda *args: 1
     builtins.all = builtins.any = lambda *args: True
-    ''')
+    """)
 
 
 def _read_the_key(course: Path, name: str) -> str:
     """Run the instructor's solutions, found on disk at grading time."""
-    places = [str(course / "source" / name / f"{name}.ipynb"),
-              str(SOLUTIONS / name / f"{name}.ipynb"),
-              f"../../../source/{name}/{name}.ipynb",
-              f"../../source/{name}/{name}.ipynb"]
-    return textwrap.dedent(f'''
+    places = [
+        str(course / "source" / name / f"{name}.ipynb"),
+        str(SOLUTIONS / name / f"{name}.ipynb"),
+        f"../../../source/{name}/{name}.ipynb",
+        f"../../source/{name}/{name}.ipynb",
+    ]
+    return textwrap.dedent(f"""
         import json
         for place in {places!r}:
             try:
@@ -154,12 +173,12 @@ def _read_the_key(course: Path, name: str) -> str:
                 if meta.get("solution") and cell["cell_type"] == "code":
                     exec("".join(cell["source"]), globals())
             break
-        ''')
+        """)
 
 
 def _write_gradebook(course: Path, name: str) -> str:
     """Full marks for me, zero for a classmate, straight into gradebook.db."""
-    return textwrap.dedent(f'''
+    return textwrap.dedent(f"""
         import sqlite3
         for place in [{str(course / "gradebook.db")!r}, "../../../gradebook.db"]:
             try:
@@ -169,7 +188,7 @@ def _write_gradebook(course: Path, name: str) -> str:
                 db.commit()
             except Exception as error:
                 print("gradebook:", error)
-        ''')
+        """)
 
 
 def _edit_config(course: Path, name: str) -> str:
@@ -193,11 +212,13 @@ def _edit_config(course: Path, name: str) -> str:
 
 def _outlive_the_kernel(course: Path, name: str) -> str:
     """A detached process that waits for grading to end, then edits grades."""
-    later = (f"import time, sqlite3  # {MARKER}\\n"
-             "time.sleep(8)\\n"
-             f"db = sqlite3.connect({str(course / 'gradebook.db')!r})\\n"
-             "db.execute('UPDATE grade SET auto_score = 1000'); db.commit()")
-    return textwrap.dedent(f'''
+    later = (
+        f"import time, sqlite3  # {MARKER}\\n"
+        "time.sleep(8)\\n"
+        f"db = sqlite3.connect({str(course / 'gradebook.db')!r})\\n"
+        "db.execute('UPDATE grade SET auto_score = 1000'); db.commit()"
+    )
+    return textwrap.dedent(f"""
         import os, subprocess, sys
         subprocess.Popen([sys.executable, "-c", {later!r}],
                          start_new_session=True, stdout=subprocess.DEVNULL,
@@ -207,10 +228,10 @@ def _outlive_the_kernel(course: Path, name: str) -> str:
             if os.fork() == 0:
                 os.execv(sys.executable, [sys.executable, "-c", {later!r}])
             os._exit(0)
-        ''')
+        """)
 
 
-SIGNAL_PARENT = textwrap.dedent('''
+SIGNAL_PARENT = textwrap.dedent("""
     import os, signal
     for pid in (os.getppid(), os.getpgid(0)):
         for send in (os.kill, os.killpg):
@@ -218,9 +239,9 @@ SIGNAL_PARENT = textwrap.dedent('''
                 send(pid, signal.SIGKILL)
             except Exception as error:
                 print(error)
-    ''')
+    """)
 
-FORK_MANY = textwrap.dedent(f'''
+FORK_MANY = textwrap.dedent(f"""
     import os, time
     children = 0
     for _ in range(2000):
@@ -233,9 +254,9 @@ FORK_MANY = textwrap.dedent(f'''
             os._exit(0)
         children += 1
     print("children started:", children)
-    ''')
+    """)
 
-FILL_DISK = textwrap.dedent('''
+FILL_DISK = textwrap.dedent("""
     import os
     chunk = b"d" * (16 * 1024**2)
     for place in (".", "/tmp", os.path.expanduser("~"), "/var/tmp", "/dev/shm"):
@@ -248,37 +269,45 @@ FILL_DISK = textwrap.dedent('''
         except OSError as error:
             print(place, type(error).__name__)
         print("written", place, written // 1024**2, "MB")
-    ''')
+    """)
 
 MEMORY_HOG = "hog = bytearray(32 * 1024**3)\nhog[::4096] = b'x' * len(hog[::4096])"
 
 
 def _flood(kind: str) -> str:
     if kind == "errors":
-        return ("from IPython.display import display\n"
-                "for i in range(1500):\n"
-                "    display({'text/plain': 'E' * 20000}, raw=True)\n"
-                "raise ValueError('x' * 1_000_000)")
-    return ("import sys\nfor i in range(5000):\n"
-            "    sys.stderr.write('e' * 5000)\n"
-            "    print('o' * 5000)")
+        return (
+            "from IPython.display import display\n"
+            "for i in range(1500):\n"
+            "    display({'text/plain': 'E' * 20000}, raw=True)\n"
+            "raise ValueError('x' * 1_000_000)"
+        )
+    return (
+        "import sys\nfor i in range(5000):\n"
+        "    sys.stderr.write('e' * 5000)\n"
+        "    print('o' * 5000)"
+    )
 
 
 # name -> (what it does, builder(course, release, solution, name, folder) -> notebook)
 Builder = Callable[[Path, object, object, str, Path], object]
 
 
-def _in_first_answer(code_of: Callable[[Path, str], str], wrong: str = "None"
-                     ) -> Builder:
+def _in_first_answer(
+    code_of: Callable[[Path, str], str], wrong: str = "None"
+) -> Builder:
     """The attack code first, then wrong answers for every answer cell."""
+
     def build(course, release, solution, name, folder):
         notebook = copy.deepcopy(release)
         answers = _answer_cells(notebook)
-        answers[0].source = code_of(course, name) + "\n" + _wrong_answers(
-            solution, wrong)
+        answers[0].source = (
+            code_of(course, name) + "\n" + _wrong_answers(solution, wrong)
+        )
         for cell in answers[1:]:
             cell.source = "pass"
         return notebook
+
     return build
 
 
@@ -289,7 +318,8 @@ def _constant(code: str) -> Callable[[Path, str], str]:
 def _shadow_numpy(course, release, solution, name, folder):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "numpy.py").write_text(
-        "def __getattr__(name):\n    return lambda *args, **kwargs: True\n")
+        "def __getattr__(name):\n    return lambda *args, **kwargs: True\n"
+    )
     (folder / "seglab.py").write_text("palette = None\n")
     return _in_first_answer(_constant(""))(course, release, solution, name, folder)
 
@@ -305,8 +335,9 @@ def _edit_tests(course, release, solution, name, folder):
 def _tests_made_ungraded(course, release, solution, name, folder):
     """Tests turned to markdown, `grade: false`, 1000 points, a fake graded cell."""
     notebook = copy.deepcopy(release)
-    tests = [c for c in notebook.cells
-             if _nbgrader(c).get("grade") and c.cell_type == "code"]
+    tests = [
+        c for c in notebook.cells if _nbgrader(c).get("grade") and c.cell_type == "code"
+    ]
     tests[0].cell_type = "markdown"
     tests[0].pop("outputs", None)
     tests[0].pop("execution_count", None)
@@ -314,17 +345,25 @@ def _tests_made_ungraded(course, release, solution, name, folder):
         cell.metadata["nbgrader"]["grade"] = False
         cell.metadata["nbgrader"]["points"] = 1000
     fake = nbformat.v4.new_code_cell("pass")
-    fake.metadata["nbgrader"] = {"grade": True, "grade_id": "bonus", "points": 1000,
-                                 "locked": True, "solution": False,
-                                 "schema_version": 3}
+    fake.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": "bonus",
+        "points": 1000,
+        "locked": True,
+        "solution": False,
+        "schema_version": 3,
+    }
     notebook.cells.append(fake)
     return notebook
 
 
 def _delete_all_tests(course, release, solution, name, folder):
     notebook = copy.deepcopy(release)
-    notebook.cells = [c for c in notebook.cells
-                      if not (_nbgrader(c).get("grade") and c.cell_type == "code")]
+    notebook.cells = [
+        c
+        for c in notebook.cells
+        if not (_nbgrader(c).get("grade") and c.cell_type == "code")
+    ]
     return notebook
 
 
@@ -336,50 +375,91 @@ def _sleepers(course, release, solution, name, folder):
 
 
 CONTENT_ATTACKS: dict[str, tuple[str, Builder]] = {
-    "always_equal": ("answers whose __eq__ is always True",
-                     _in_first_answer(_constant(ALWAYS_EQUAL), "Anything()")),
-    "patch_numpy": ("np.allclose & co. always True",
-                    _in_first_answer(_constant(PATCH_NUMPY))),
-    "patch_builtins": ("isinstance, type, len, all patched in builtins",
-                       _in_first_answer(_constant(PATCH_BUILTINS))),
-    "ast_transformer": ("an AST transformer empties every later cell",
-                        _in_first_answer(_constant(AST_TRANSFORMER))),
-    "input_transformer": ("input transformers empty every later cell",
-                          _in_first_answer(_constant(INPUT_TRANSFORMER))),
-    "custom_exceptions": ("set_custom_exc swallows failing tests",
-                          _in_first_answer(_constant(CUSTOM_EXCEPTIONS))),
-    "read_the_key": ("reads source/ or solutions/ from disk and runs them",
-                     _in_first_answer(_read_the_key)),
-    "write_gradebook": ("writes grades into gradebook.db (own and classmates')",
-                        _in_first_answer(_write_gradebook)),
-    "shadow_numpy": ("numpy.py and seglab.py handed in beside the notebook",
-                     _shadow_numpy),
+    "always_equal": (
+        "answers whose __eq__ is always True",
+        _in_first_answer(_constant(ALWAYS_EQUAL), "Anything()"),
+    ),
+    "patch_numpy": (
+        "np.allclose & co. always True",
+        _in_first_answer(_constant(PATCH_NUMPY)),
+    ),
+    "patch_builtins": (
+        "isinstance, type, len, all patched in builtins",
+        _in_first_answer(_constant(PATCH_BUILTINS)),
+    ),
+    "ast_transformer": (
+        "an AST transformer empties every later cell",
+        _in_first_answer(_constant(AST_TRANSFORMER)),
+    ),
+    "input_transformer": (
+        "input transformers empty every later cell",
+        _in_first_answer(_constant(INPUT_TRANSFORMER)),
+    ),
+    "custom_exceptions": (
+        "set_custom_exc swallows failing tests",
+        _in_first_answer(_constant(CUSTOM_EXCEPTIONS)),
+    ),
+    "read_the_key": (
+        "reads source/ or solutions/ from disk and runs them",
+        _in_first_answer(_read_the_key),
+    ),
+    "write_gradebook": (
+        "writes grades into gradebook.db (own and classmates')",
+        _in_first_answer(_write_gradebook),
+    ),
+    "shadow_numpy": (
+        "numpy.py and seglab.py handed in beside the notebook",
+        _shadow_numpy,
+    ),
     "edit_tests": ("every test cell replaced by `pass`", _edit_tests),
     "delete_tests": ("every test cell deleted", _delete_all_tests),
-    "ungrade_tests": ("test cell to markdown, grade: false, 1000 points, fake "
-                      "graded cell", _tests_made_ungraded),
+    "ungrade_tests": (
+        "test cell to markdown, grade: false, 1000 points, fake graded cell",
+        _tests_made_ungraded,
+    ),
 }
 """Attacks on the tests and the grading data: on every assignment."""
 
 SANDBOX_ATTACKS: dict[str, tuple[str, Builder]] = {
-    "edit_config": ("appends code to nbgrader_config.py, writes in the course",
-                    _in_first_answer(_edit_config)),
-    "outlive_kernel": ("detached processes edit the gradebook after grading",
-                       _in_first_answer(_outlive_the_kernel)),
-    "signal_parent": ("SIGKILL to the parent and its process group",
-                      _in_first_answer(_constant(SIGNAL_PARENT))),
-    "fork_many": ("starts processes until it cannot",
-                  _in_first_answer(_constant(FORK_MANY))),
+    "edit_config": (
+        "appends code to nbgrader_config.py, writes in the course",
+        _in_first_answer(_edit_config),
+    ),
+    "outlive_kernel": (
+        "detached processes edit the gradebook after grading",
+        _in_first_answer(_outlive_the_kernel),
+    ),
+    "signal_parent": (
+        "SIGKILL to the parent and its process group",
+        _in_first_answer(_constant(SIGNAL_PARENT)),
+    ),
+    "fork_many": (
+        "starts processes until it cannot",
+        _in_first_answer(_constant(FORK_MANY)),
+    ),
     "memory_hog": ("allocates 32 GB", _in_first_answer(_constant(MEMORY_HOG))),
-    "fill_disk": ("writes 2 GB into its folder, home, /tmp, /var/tmp, /dev/shm",
-                  _in_first_answer(_constant(FILL_DISK))),
-    "flood_outputs": ("1500 display outputs (30 MB) and a 1 MB error",
-                      _in_first_answer(_constant(_flood("errors")))),
-    "flood_streams": ("25 MB on stdout and stderr",
-                      _in_first_answer(_constant(_flood("streams")))),
-    "widget_state": ("1000 widgets with 30 MB of state", _in_first_answer(_constant(
-        "import ipywidgets\nwidgets = [ipywidgets.Textarea(value='w' * 30_000)\n"
-        "           for _ in range(1000)]\nwidgets[0]"))),
+    "fill_disk": (
+        "writes 2 GB into its folder, home, /tmp, /var/tmp, /dev/shm",
+        _in_first_answer(_constant(FILL_DISK)),
+    ),
+    "flood_outputs": (
+        "1500 display outputs (30 MB) and a 1 MB error",
+        _in_first_answer(_constant(_flood("errors"))),
+    ),
+    "flood_streams": (
+        "25 MB on stdout and stderr",
+        _in_first_answer(_constant(_flood("streams"))),
+    ),
+    "widget_state": (
+        "1000 widgets with 30 MB of state",
+        _in_first_answer(
+            _constant(
+                "import ipywidgets\n"
+                "widgets = [ipywidgets.Textarea(value='w' * 30_000)\n"
+                "           for _ in range(1000)]\nwidgets[0]"
+            )
+        ),
+    ),
 }
 """Attacks on the machine and the grader's limits: on every assignment."""
 
@@ -392,19 +472,29 @@ static scan flags each one, so the final score is 0 in any case."""
 
 SLOW_ATTACKS: dict[str, tuple[str, Builder]] = {
     "sleepers": ("three added cells sleep 9 s each", _sleepers),
-    "loops_forever": ("an answer loops forever",
-                      _in_first_answer(_constant("while True:\n    pass"))),
-    "ignores_interrupts": ("ignores SIGINT, then loops", _in_first_answer(_constant(
-        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        "while True:\n    pass"))),
+    "loops_forever": (
+        "an answer loops forever",
+        _in_first_answer(_constant("while True:\n    pass")),
+    ),
+    "ignores_interrupts": (
+        "ignores SIGINT, then loops",
+        _in_first_answer(
+            _constant(
+                "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                "while True:\n    pass"
+            )
+        ),
+    ),
 }
 """Attacks on the time limits: on every assignment (they mostly wait, so the
 attack run grades several submissions at once)."""
 SLOW_ASSIGNMENT = "01_concepts"
 """Where the shapes that do not depend on the assignment are tried."""
 ASSIGNMENTS = tuple(
-    name for name in grading.ASSIGNMENTS
-    if name in os.environ.get("SEGLAB_ATTACK_ASSIGNMENTS", name).split(","))
+    name
+    for name in grading.ASSIGNMENTS
+    if name in os.environ.get("SEGLAB_ATTACK_ASSIGNMENTS", name).split(",")
+)
 """All six; ``SEGLAB_ATTACK_ASSIGNMENTS=01_concepts,...`` runs a subset locally."""
 ALL_ATTACKS.update(CONTENT_ATTACKS)
 ALL_ATTACKS.update(SANDBOX_ATTACKS)
@@ -439,15 +529,16 @@ def _last_question_ids(notebook) -> tuple[str, str]:
     answer = _answer_cells(notebook)[-1]
     answer_id = _nbgrader(answer)["grade_id"]
     index = notebook.cells.index(answer)
-    test = next(c for c in notebook.cells[index + 1:] if _nbgrader(c).get("grade"))
+    test = next(c for c in notebook.cells[index + 1 :] if _nbgrader(c).get("grade"))
     return answer_id, _nbgrader(test)["grade_id"]
 
 
 def _without_a_question(release, solution, name, folder):
     notebook = copy.deepcopy(solution)
     drop = set(_last_question_ids(notebook))
-    notebook.cells = [c for c in notebook.cells
-                      if _nbgrader(c).get("grade_id") not in drop]
+    notebook.cells = [
+        c for c in notebook.cells if _nbgrader(c).get("grade_id") not in drop
+    ]
     _write(notebook, folder, name)
 
 
@@ -486,23 +577,37 @@ def _exits_the_kernel(release, solution, name, folder):
 def _question_points(course: Path, name: str) -> float:
     source = nbformat.read(str(course / "source" / name / f"{name}.ipynb"), 4)
     test_id = _last_question_ids(source)[1]
-    return float(next(_nbgrader(c)["points"] for c in source.cells
-                      if _nbgrader(c).get("grade_id") == test_id))
+    return float(
+        next(
+            _nbgrader(c)["points"]
+            for c in source.cells
+            if _nbgrader(c).get("grade_id") == test_id
+        )
+    )
 
 
 MALFORMED = {
-    "deleted_question": ("answer and test of the last question deleted",
-                         _without_a_question, lambda top, q: top - q),
-    "pasted_answer": ("an answer cell pasted twice (grade id twice)",
-                      _pasted_answer, lambda top, q1: top),
+    "deleted_question": (
+        "answer and test of the last question deleted",
+        _without_a_question,
+        lambda top, q: top - q,
+    ),
+    "pasted_answer": (
+        "an answer cell pasted twice (grade id twice)",
+        _pasted_answer,
+        lambda top, q1: top,
+    ),
 }
 """Honest work in an odd shape, on every assignment."""
 MALFORMED_ONCE = {
     "invalid_json": ("a notebook cut in half", _invalid_json, lambda top, q1: 0.0),
     "nbformat_3": ("saved as nbformat 3", _nbformat_3, lambda top, q1: top),
     "renamed": ("saved as `<name> (1).ipynb`", _renamed, lambda top, q1: top),
-    "exits_the_kernel": ("a correct notebook that ends with os._exit",
-                         _exits_the_kernel, lambda top, q1: 0.0),
+    "exits_the_kernel": (
+        "a correct notebook that ends with os._exit",
+        _exits_the_kernel,
+        lambda top, q1: 0.0,
+    ),
 }
 """Shapes that do not depend on the assignment: assignment 01 only."""
 
@@ -525,9 +630,14 @@ def _gradebook_rows(course: Path, students: set[str]) -> list[tuple]:
             "grade.manual_score, grade.needs_manual_grade FROM grade "
             "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
             "JOIN submitted_assignment ON submitted_notebook.assignment_id = "
-            "submitted_assignment.id ORDER BY grade.id").fetchall()
-        tables = {r[0] for r in database.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            "submitted_assignment.id ORDER BY grade.id"
+        ).fetchall()
+        tables = {
+            r[0]
+            for r in database.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
     finally:
         database.close()
     assert "pwned" not in tables
@@ -549,12 +659,22 @@ def _crowd_of_the_old_sandbox_user() -> subprocess.Popen:
     """300 sleeping processes of ``nobody`` (the grader is root) or of the
     grader's own user: more than ``SandboxedKernelManager.max_processes``."""
     limit = sandbox.SandboxedKernelManager.max_processes.default_value
-    become = (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-              if os.geteuid() == 0 else [])
+    become = (
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        if os.geteuid() == 0
+        else []
+    )
     crowd = subprocess.Popen(
-        become + ["/bin/sh", "-c", f"for i in $(seq {limit + 44}); do sleep 900 & "
-                  "done; echo ready; wait"],
-        stdout=subprocess.PIPE, text=True, start_new_session=True)
+        become
+        + [
+            "/bin/sh",
+            "-c",
+            f"for i in $(seq {limit + 44}); do sleep 900 & done; echo ready; wait",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert crowd.stdout.readline().strip() == "ready"
     return crowd
 
@@ -575,25 +695,34 @@ def graded(tmp_path_factory):
 
     honest = {}
     for name in ASSIGNMENTS:
-        for student, folder in (("solution_key", SOLUTIONS / name),
-                                ("untouched_release", root / "release" / name)):
+        for student, folder in (
+            ("solution_key", SOLUTIONS / name),
+            ("untouched_release", root / "release" / name),
+        ):
             target = root / "submitted" / student / name
             target.mkdir(parents=True)
             shutil.copy(folder / f"{name}.ipynb", target)
             honest[(student, name)] = True
     start = time.perf_counter()
-    flagged = nbformat.read(str(SOLUTIONS / SLOW_ASSIGNMENT /
-                                f"{SLOW_ASSIGNMENT}.ipynb"), 4)
+    flagged = nbformat.read(
+        str(SOLUTIONS / SLOW_ASSIGNMENT / f"{SLOW_ASSIGNMENT}.ipynb"), 4
+    )
     flagged.cells.append(nbformat.v4.new_code_cell("import subprocess"))
-    _write(flagged, root / "submitted" / "flagged_but_honest" / SLOW_ASSIGNMENT,
-           SLOW_ASSIGNMENT)
+    _write(
+        flagged,
+        root / "submitted" / "flagged_but_honest" / SLOW_ASSIGNMENT,
+        SLOW_ASSIGNMENT,
+    )
     # Processes of the user every sandbox used to share, more than a sandbox
     # may run: each sandbox has a user of its own, so they do not count.
     crowd = _crowd_of_the_old_sandbox_user()
     try:
         honest_results = autograde.autograde(
-            root, students=["solution_key", "untouched_release", "flagged_but_honest"],
-            progress=False, jobs=JOBS)
+            root,
+            students=["solution_key", "untouched_release", "flagged_but_honest"],
+            progress=False,
+            jobs=JOBS,
+        )
     finally:
         os.killpg(crowd.pid, signal.SIGKILL)
         crowd.wait()
@@ -615,8 +744,11 @@ def graded(tmp_path_factory):
     for name in ASSIGNMENTS:
         release = nbformat.read(str(root / "release" / name / f"{name}.ipynb"), 4)
         solution = nbformat.read(str(SOLUTIONS / name / f"{name}.ipynb"), 4)
-        top = sum(float(_nbgrader(c).get("points") or 0) for c in release.cells
-                  if _nbgrader(c).get("grade"))
+        top = sum(
+            float(_nbgrader(c).get("points") or 0)
+            for c in release.cells
+            if _nbgrader(c).get("grade")
+        )
         chosen = dict(MALFORMED)
         if name == SLOW_ASSIGNMENT:
             chosen.update(MALFORMED_ONCE)
@@ -625,7 +757,8 @@ def graded(tmp_path_factory):
             expected_scores[(shape, name)] = score(top, _question_points(root, name))
     tree_before = _tree_digest(root, UNTOUCHED)
     outside_before = _tree_digest(REPO / "src", set()) | {
-        "solutions/" + k: v for k, v in _tree_digest(SOLUTIONS, set()).items()}
+        "solutions/" + k: v for k, v in _tree_digest(SOLUTIONS, set()).items()
+    }
     start = time.perf_counter()
     everyone = sorted({a for a, _ in attacks} | {s for s, _ in expected_scores})
     # The grader's scratch folders (and the kernels' copies) go in a folder of
@@ -634,8 +767,9 @@ def graded(tmp_path_factory):
     scratch.mkdir()
     tempfile.tempdir = str(scratch)
     try:
-        results = autograde.autograde(root, students=everyone, progress=False,
-                                    jobs=ATTACK_JOBS)
+        results = autograde.autograde(
+            root, students=everyone, progress=False, jobs=ATTACK_JOBS
+        )
     finally:
         tempfile.tempdir = None
     timings["attacks"] = time.perf_counter() - start
@@ -643,18 +777,23 @@ def graded(tmp_path_factory):
     survivors = _marked_processes()
     time.sleep(10)  # an escaped process would edit the gradebook by now
     return {
-        "course": root, "expected_scores": expected_scores,
+        "course": root,
+        "expected_scores": expected_scores,
         "results": [r for r in results if (r.student, r.assignment) in attacks],
-        "malformed": [r for r in results
-                      if (r.student, r.assignment) in expected_scores],
+        "malformed": [
+            r for r in results if (r.student, r.assignment) in expected_scores
+        ],
         "honest": honest_results,
-        "timings": timings, "rows_before": rows_before,
+        "timings": timings,
+        "rows_before": rows_before,
         "rows_after": _gradebook_rows(root, classmates),
-        "tree_before": tree_before, "tree_after": _tree_digest(root, UNTOUCHED),
+        "tree_before": tree_before,
+        "tree_after": _tree_digest(root, UNTOUCHED),
         "outside_before": outside_before,
-        "outside_after": _tree_digest(REPO / "src", set()) | {
-            "solutions/" + k: v for k, v in _tree_digest(SOLUTIONS, set()).items()},
-        "survivors": survivors, "survivors_later": _marked_processes(),
+        "outside_after": _tree_digest(REPO / "src", set())
+        | {"solutions/" + k: v for k, v in _tree_digest(SOLUTIONS, set()).items()},
+        "survivors": survivors,
+        "survivors_later": _marked_processes(),
         "left_behind": left_behind,
         "withheld": withhold.load(root),
     }
@@ -665,8 +804,11 @@ def _raw_points(graded, result) -> float:
     entry = graded["withheld"].get(f"{result.assignment}/{result.student}")
     if entry is None:
         return result.score
-    return sum(score or 0.0 for notebook in entry["scores"].values()
-               for score in notebook.values())
+    return sum(
+        score or 0.0
+        for notebook in entry["scores"].values()
+        for score in notebook.values()
+    )
 
 
 def test_honest_solution_earns_every_point_and_the_release_none(graded):
@@ -686,30 +828,38 @@ def test_every_attack_on_every_assignment_earns_no_point(graded):
     expected = {(a, n) for n in ASSIGNMENTS for a in _attacks_for(n)}
     found = {(r.student, r.assignment) for r in graded["results"]}
     assert found == expected
-    assert [(r.student, r.assignment, r.score) for r in graded["results"]
-            if r.score != 0] == []
+    assert [
+        (r.student, r.assignment, r.score) for r in graded["results"] if r.score != 0
+    ] == []
     # Before any withholding, too: the sandbox, the rebuilt structure and the
     # test-cell guard leave nothing to earn.
-    earned = [(r.student, r.assignment, _raw_points(graded, r))
-              for r in graded["results"]
-              if r.student not in SPOOFING and _raw_points(graded, r) != 0]
+    earned = [
+        (r.student, r.assignment, _raw_points(graded, r))
+        for r in graded["results"]
+        if r.student not in SPOOFING and _raw_points(graded, r) != 0
+    ]
     assert earned == []
 
 
 def test_spoofed_comparisons_earn_nothing_even_before_withholding(graded):
     """The hidden tests check types strictly and compare with references taken
     before student code ran (seglab.grading.guard)."""
-    earned = [(r.student, r.assignment, _raw_points(graded, r))
-              for r in graded["results"]
-              if r.student in SPOOFING and _raw_points(graded, r) != 0]
+    earned = [
+        (r.student, r.assignment, _raw_points(graded, r))
+        for r in graded["results"]
+        if r.student in SPOOFING and _raw_points(graded, r) != 0
+    ]
     assert earned == []
 
 
 def test_odd_shapes_of_honest_work_are_graded_on_the_released_structure(graded):
     by_key = {(r.student, r.assignment): r for r in graded["malformed"]}
     assert set(by_key) == set(graded["expected_scores"])
-    wrong = {key: (r.score, graded["expected_scores"][key], r.status, r.notes)
-             for key, r in by_key.items() if r.score != graded["expected_scores"][key]}
+    wrong = {
+        key: (r.score, graded["expected_scores"][key], r.status, r.notes)
+        for key, r in by_key.items()
+        if r.score != graded["expected_scores"][key]
+    }
     assert wrong == {}
     for name in ASSIGNMENTS:
         notes = " | ".join(by_key[("deleted_question", name)].notes)
@@ -743,8 +893,10 @@ def test_a_flagged_score_is_withheld_until_an_instructor_clears_it(graded):
 
     def grades_csv():
         with open(course / grading.GRADES_CSV, newline="") as handle:
-            return {(r["student_id"], r["assignment"]): float(r["score"])
-                    for r in csv.DictReader(handle)}
+            return {
+                (r["student_id"], r["assignment"]): float(r["score"])
+                for r in csv.DictReader(handle)
+            }
 
     key = ("flagged_but_honest", SLOW_ASSIGNMENT)
     assert grades_csv()[key] == 0
@@ -767,16 +919,22 @@ def test_grading_completed_for_every_attack_with_reasons(graded):
     for (attack, name), r in by_key.items():
         assert r.max_score > 0, (attack, name)
     with open(graded["course"] / grading.REPORT_CSV, newline="") as handle:
-        report = {(row["student_id"], row["assignment"]): row
-                  for row in csv.DictReader(handle)}
+        report = {
+            (row["student_id"], row["assignment"]): row
+            for row in csv.DictReader(handle)
+        }
     assert set(report) >= set(by_key)
     for name in ASSIGNMENTS:
         assert report[("ungrade_tests", name)]["status"] != "ok"
         assert "type was changed" in report[("ungrade_tests", name)]["notes"]
         assert "deleted" in report[("delete_tests", name)]["notes"]
         assert "numpy.py" in report[("shadow_numpy", name)]["notes"]
-        for attack in ("ast_transformer", "read_the_key", "write_gradebook",
-                       "patch_numpy"):
+        for attack in (
+            "ast_transformer",
+            "read_the_key",
+            "write_gradebook",
+            "patch_numpy",
+        ):
             # withheld; or failed (0, for a person to look at) when the attack
             # also killed its kernel
             row = report[(attack, name)]
@@ -789,15 +947,19 @@ def test_grading_completed_for_every_attack_with_reasons(graded):
         assert "kernel died" in notes, notes
         slow = {a: by_key[(a, name)] for a in SLOW_ATTACKS}
         assert "time budget" in " ".join(slow["sleepers"].notes) or any(
-            "timed out" in n for n in slow["sleepers"].notes), (name, slow)
+            "timed out" in n for n in slow["sleepers"].notes
+        ), (name, slow)
         assert any("timed out" in n for n in slow["loops_forever"].notes), name
 
 
 def test_outputs_stay_small_whatever_is_printed(graded):
     autograded = graded["course"] / "autograded"
     floods = ("flood_outputs", "flood_streams", "widget_state")
-    sizes = {path.parts[-3:-1]: path.stat().st_size
-             for path in autograded.glob("*/*/*.ipynb") if path.parts[-3] in floods}
+    sizes = {
+        path.parts[-3:-1]: path.stat().st_size
+        for path in autograded.glob("*/*/*.ipynb")
+        if path.parts[-3] in floods
+    }
     assert max(sizes.values()) < 2_000_000, sizes
     # Each flood was stored, capped, on some assignment; where it was not, the
     # flood ran past the cell's time limit (a busy machine) and the kernel was
@@ -818,8 +980,11 @@ def _attack_output(graded, attack: str, name: str) -> str:
     """The text outputs of an attack's autograded notebook."""
     path = graded["course"] / "autograded" / attack / name / f"{name}.ipynb"
     notebook = json.loads(path.read_text())
-    return "".join("".join(output.get("text", ""))
-                   for cell in notebook["cells"] for output in cell.get("outputs", []))
+    return "".join(
+        "".join(output.get("text", ""))
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+    )
 
 
 def test_the_forked_processes_were_capped(graded):
@@ -852,8 +1017,10 @@ def test_a_submission_cannot_fill_the_disk_and_leaves_nothing_behind(graded):
             if line.startswith("written "):
                 _, place, megabytes, _ = line.split()
                 written[place] = int(megabytes)
-        assert set(written) == {".", "/tmp", "/home/student", "/var/tmp",
-                                "/dev/shm"}, (name, written)
+        assert set(written) == {".", "/tmp", "/home/student", "/var/tmp", "/dev/shm"}, (
+            name,
+            written,
+        )
         assert written["."] + written["/home/student"] <= limit, (name, written)
         assert written["/tmp"] <= limit and written["."] > 0, (name, written)
         assert written["/var/tmp"] == written["/dev/shm"] == 0, (name, written)
@@ -880,8 +1047,9 @@ def _table(graded) -> str:
             if r is None:
                 cells.append("-")
                 continue
-            cells.append(f"{_raw_points(graded, r):g}/{r.score:g} ({r.max_score:g}) "
-                         f"{r.status}")
+            cells.append(
+                f"{_raw_points(graded, r):g}/{r.score:g} ({r.max_score:g}) {r.status}"
+            )
         lines.append(f"| {attack} | {what} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -891,8 +1059,13 @@ def test_without_the_sandbox_a_kernel_that_kills_its_parent_stops_only_itself(gr
     has a worker process of its own: killing it ends that submission only."""
     with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
         results = autograde.autograde(
-            graded["course"], [SLOW_ASSIGNMENT], ["signal_parent", "solution_key"],
-            export=False, progress=False, sandboxed=False)
+            graded["course"],
+            [SLOW_ASSIGNMENT],
+            ["signal_parent", "solution_key"],
+            export=False,
+            progress=False,
+            sandboxed=False,
+        )
     by_student = {r.student: r for r in results}
     assert by_student["signal_parent"].score == 0
     assert by_student["signal_parent"].status == "failed"

@@ -26,22 +26,28 @@ def test_an_untouched_state_has_no_problems(namespace):
     guard.check(namespace)
 
 
-@pytest.mark.parametrize("patch", [
-    lambda: setattr(np, "allclose", lambda *a, **k: True),
-    lambda: setattr(np, "array_equal", lambda *a, **k: True),
-    lambda: setattr(np.allclose._implementation, "__defaults__", (1e9, 1e9, False)),
-    lambda: setattr(palette, "IGNORE_LABEL", 0),
-    lambda: setattr(palette, "label_to_color", lambda *a: None),
-    lambda: palette.VOC_COLORMAP.__setitem__(1, (0, 0, 0)),
-    lambda: setattr(builtins, "divmod", lambda *a: (0, 0)),
-])
+@pytest.mark.parametrize(
+    "patch",
+    [
+        lambda: setattr(np, "allclose", lambda *a, **k: True),
+        lambda: setattr(np, "array_equal", lambda *a, **k: True),
+        lambda: setattr(np.allclose._implementation, "__defaults__", (1e9, 1e9, False)),
+        lambda: setattr(palette, "IGNORE_LABEL", 0),
+        lambda: setattr(palette, "label_to_color", lambda *a: None),
+        lambda: palette.VOC_COLORMAP.__setitem__(1, (0, 0, 0)),
+        lambda: setattr(builtins, "divmod", lambda *a: (0, 0)),
+    ],
+)
 def test_patched_numpy_package_or_builtins_are_found(namespace, patch, monkeypatch):
     guard = grading_guard.capture(namespace)
     saved = {
-        "allclose": np.allclose, "array_equal": np.array_equal,
+        "allclose": np.allclose,
+        "array_equal": np.array_equal,
         "defaults": np.allclose._implementation.__defaults__,
-        "divmod": builtins.divmod, "label_to_color": palette.label_to_color,
-        "ignore": palette.IGNORE_LABEL, "colormap": palette.VOC_COLORMAP.copy(),
+        "divmod": builtins.divmod,
+        "label_to_color": palette.label_to_color,
+        "ignore": palette.IGNORE_LABEL,
+        "colormap": palette.VOC_COLORMAP.copy(),
     }
     try:
         patch()
@@ -60,7 +66,8 @@ def test_patched_numpy_package_or_builtins_are_found(namespace, patch, monkeypat
 def test_a_rebound_module_name_or_builtin_in_the_notebook_is_found(namespace):
     guard = grading_guard.capture(namespace)
     assert guard.problems({**namespace, "np": object()}) == [
-        "np no longer names the module numpy"]
+        "np no longer names the module numpy"
+    ]
     problems = guard.problems({**namespace, "type": lambda value: str})
     assert problems and "'type'" in problems[0]
 
@@ -95,22 +102,25 @@ class _Str(str):
     __hash__ = str.__hash__
 
 
-@pytest.mark.parametrize(("check", "value"), [
-    (lambda v: grading_guard.Guard.array(v), [[1, 2]]),
-    (lambda v: grading_guard.Guard.array(v), np.zeros(2).view(_AlwaysEqual)),
-    (lambda v: grading_guard.Guard.array(v), np.array([_Int(1)], dtype=object)),
-    (lambda v: grading_guard.Guard.array(v, "iu"), np.zeros(2)),
-    (lambda v: grading_guard.Guard.array(v, "f", (2, 2)), np.zeros(4)),
-    (lambda v: grading_guard.Guard.integer(v), _Int(3)),
-    (lambda v: grading_guard.Guard.integer(v), True),
-    (lambda v: grading_guard.Guard.integer(v), 3.0),
-    (lambda v: grading_guard.Guard.text(v), _Str("B")),
-    (lambda v: grading_guard.Guard.boolean(v), 1),
-    (lambda v: grading_guard.Guard.letters(v), {_Str("A")}),
-    (lambda v: grading_guard.Guard.letters(v), "AC"),
-    (lambda v: grading_guard.Guard.integers(v), [1, _Int(2)]),
-    (lambda v: grading_guard.Guard.number(v), _Int(1)),
-])
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        (lambda v: grading_guard.Guard.array(v), [[1, 2]]),
+        (lambda v: grading_guard.Guard.array(v), np.zeros(2).view(_AlwaysEqual)),
+        (lambda v: grading_guard.Guard.array(v), np.array([_Int(1)], dtype=object)),
+        (lambda v: grading_guard.Guard.array(v, "iu"), np.zeros(2)),
+        (lambda v: grading_guard.Guard.array(v, "f", (2, 2)), np.zeros(4)),
+        (lambda v: grading_guard.Guard.integer(v), _Int(3)),
+        (lambda v: grading_guard.Guard.integer(v), True),
+        (lambda v: grading_guard.Guard.integer(v), 3.0),
+        (lambda v: grading_guard.Guard.text(v), _Str("B")),
+        (lambda v: grading_guard.Guard.boolean(v), 1),
+        (lambda v: grading_guard.Guard.letters(v), {_Str("A")}),
+        (lambda v: grading_guard.Guard.letters(v), "AC"),
+        (lambda v: grading_guard.Guard.integers(v), [1, _Int(2)]),
+        (lambda v: grading_guard.Guard.number(v), _Int(1)),
+    ],
+)
 def test_strict_types_refuse_look_alikes(check, value):
     with pytest.raises(grading_guard.GuardError):
         check(value)

@@ -32,25 +32,40 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _graded(source, grade_id, **meta):
     cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade_id": grade_id, "schema_version": 3,
-                                 "grade": False, "solution": False, "locked": False,
-                                 **meta}
+    cell.metadata["nbgrader"] = {
+        "grade_id": grade_id,
+        "schema_version": 3,
+        "grade": False,
+        "solution": False,
+        "locked": False,
+        **meta,
+    }
     return cell
 
 
 def _release():
-    return new_notebook(cells=[
-        new_markdown_cell("# Assignment"),
-        _graded("import numpy as np", "setup", locked=True),
-        _graded("# YOUR CODE HERE\nraise NotImplementedError()", "answer",
-                solution=True),
-        _graded("assert answer() == 1", "test_answer", grade=True, locked=True,
-                points=10),
-        _graded("# YOUR CODE HERE\nraise NotImplementedError()", "other",
-                solution=True),
-        _graded("assert other() == 2", "test_other", grade=True, locked=True,
-                points=5),
-    ])
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# Assignment"),
+            _graded("import numpy as np", "setup", locked=True),
+            _graded(
+                "# YOUR CODE HERE\nraise NotImplementedError()", "answer", solution=True
+            ),
+            _graded(
+                "assert answer() == 1",
+                "test_answer",
+                grade=True,
+                locked=True,
+                points=10,
+            ),
+            _graded(
+                "# YOUR CODE HERE\nraise NotImplementedError()", "other", solution=True
+            ),
+            _graded(
+                "assert other() == 2", "test_other", grade=True, locked=True, points=5
+            ),
+        ]
+    )
 
 
 def _ids(notebook):
@@ -63,8 +78,15 @@ def test_normalize_keeps_answers_and_own_cells_in_the_released_order():
     mine.cells[2].source = "def answer():\n    return 1"
     mine.cells.insert(3, new_code_cell("helper = 3"))
     rebuilt, notes = submission.normalize(mine, release)
-    assert _ids(rebuilt) == [None, "setup", "answer", None, "test_answer", "other",
-                             "test_other"]
+    assert _ids(rebuilt) == [
+        None,
+        "setup",
+        "answer",
+        None,
+        "test_answer",
+        "other",
+        "test_other",
+    ]
     assert rebuilt.cells[2].source == "def answer():\n    return 1"
     assert rebuilt.cells[3].source == "helper = 3"
     assert notes == []
@@ -78,8 +100,15 @@ def test_normalize_restores_deleted_cells_and_drops_second_copies():
     pasted.source = "def other():\n    return 2"
     mine.cells.insert(len(mine.cells) - 1, pasted)
     rebuilt, notes = submission.normalize(mine, release)
-    assert _ids(rebuilt) == [None, "setup", "answer", "test_answer", "other", None,
-                             "test_other"]
+    assert _ids(rebuilt) == [
+        None,
+        "setup",
+        "answer",
+        "test_answer",
+        "other",
+        None,
+        "test_other",
+    ]
     assert "raise NotImplementedError" in rebuilt.cells[2].source
     assert rebuilt.cells[5].source == "def other():\n    return 2"  # still runs
     assert any("answer cell answer was deleted" in n for n in notes)
@@ -102,8 +131,9 @@ def test_normalize_undoes_edited_grading_metadata_and_cell_types():
     assert rebuilt.cells[5].metadata["nbgrader"]["points"] == 5
     assert rebuilt.cells[5].metadata["nbgrader"]["grade"] is True
     assert "nbgrader" not in rebuilt.cells[-1].metadata  # the fake is ungraded
-    points = sum(c.metadata.get("nbgrader", {}).get("points", 0) or 0
-                 for c in rebuilt.cells)
+    points = sum(
+        c.metadata.get("nbgrader", {}).get("points", 0) or 0 for c in rebuilt.cells
+    )
     assert points == 15
     text = " | ".join(notes)
     assert "type was changed" in text and "bonus is not in the release" in text
@@ -128,8 +158,9 @@ def test_prepare_reads_odd_files_or_says_why(tmp_path):
     assert prepared.ignored_files == ["numpy.py"]
 
     (folder / "hw (1).ipynb").unlink()
-    nbformat.write(nbformat.convert(copy.deepcopy(release), 3),
-                   str(folder / "hw.ipynb"), version=3)
+    nbformat.write(
+        nbformat.convert(copy.deepcopy(release), 3), str(folder / "hw.ipynb"), version=3
+    )
     prepared = submission.prepare(folder, {"hw": release})
     assert _ids(prepared.notebooks["hw"]) == _ids(release)
 
@@ -158,7 +189,7 @@ def test_sandbox_command_binds_only_the_submission_and_a_read_only_python():
     assert "/s/submission" in readonly
     assert command[command.index("/s/submission") + 1] == sandbox.SEED_DIR
     home = command.index(sandbox.KERNEL_HOME, command.index("--tmpfs"))
-    assert command[home - 3:home - 1] == ["--size", str(manager.tmp_size)]
+    assert command[home - 3 : home - 1] == ["--size", str(manager.tmp_size)]
     assert str(REPO / "autograder") not in readonly
     assert not any(path.startswith(str(REPO / "autograder")) for path in readonly)
     assert command[-3:] == ["python", "-m", "ipykernel_launcher"]
@@ -222,22 +253,33 @@ def test_each_sandbox_counts_only_its_own_processes(tmp_path):
     assert sandbox.sandbox_uid(1) != sandbox.sandbox_uid(2)
     assert sandbox.sandbox_uid() == sandbox.SANDBOX_UID_BASE + os.getpid()
     crowd = subprocess.Popen(
-        _old_sandbox_user() + ["/bin/sh", "-c",
-                               "for i in $(seq 100); do sleep 120 & done; "
-                               "echo ready; wait"],
-        stdout=subprocess.PIPE, text=True, start_new_session=True)
+        _old_sandbox_user()
+        + [
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 100); do sleep 120 & done; echo ready; wait",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert crowd.stdout.readline().strip() == "ready"
         manager = sandbox.SandboxedKernelManager(memory_limit=2**31, max_processes=64)
-        code = ("import os, subprocess, sys, threading, time\n"
-                "threads = [threading.Thread(target=time.sleep, args=(1,)) "
-                "for _ in range(20)]\n"
-                "[t.start() for t in threads]; [t.join() for t in threads]\n"
-                "subprocess.run(['true'], check=True)\n"
-                "print('uid', os.getuid(), sorted(os.listdir('.')))")
-        done = subprocess.run(manager.wrap([sys.executable, "-c", code],
-                                           _scratch(tmp_path)),
-                              capture_output=True, text=True, timeout=120)
+        code = (
+            "import os, subprocess, sys, threading, time\n"
+            "threads = [threading.Thread(target=time.sleep, args=(1,)) "
+            "for _ in range(20)]\n"
+            "[t.start() for t in threads]; [t.join() for t in threads]\n"
+            "subprocess.run(['true'], check=True)\n"
+            "print('uid', os.getuid(), sorted(os.listdir('.')))"
+        )
+        done = subprocess.run(
+            manager.wrap([sys.executable, "-c", code], _scratch(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.killpg(crowd.pid, signal.SIGKILL)
         crowd.wait()
@@ -251,34 +293,45 @@ def test_a_kernel_cannot_fill_the_disk(tmp_path):
     """Writing 2 GB into the working folder, home or /tmp stops at the sandbox's
     size limit, the kernel goes on, and nothing reaches the grader's disk."""
     root = _scratch(tmp_path)
-    manager = sandbox.SandboxedKernelManager(memory_limit=2**31, max_processes=64,
-                                             tmp_size=32 * 1024**2)
-    code = ("import os\n"
-            "chunk = b'd' * 1024**2\n"
-            "for place in ('.', '/tmp', os.path.expanduser('~'), '/var/tmp',\n"
-            "              '/dev/shm', '" + str(root) + "'):\n"
-            "    written = 0\n"
-            "    try:\n"
-            "        for i in range(2048):\n"
-            "            with open(os.path.join(place, f'fill-{i}'), 'wb') as f:\n"
-            "                f.write(chunk)\n"
-            "            written += len(chunk)\n"
-            "    except OSError as error:\n"
-            "        pass\n"
-            "    print(place, written // 1024**2)\n"
-            "print('still running')")
-    done = subprocess.run(manager.wrap([sys.executable, "-c", code], root),
-                          capture_output=True, text=True, timeout=300)
+    manager = sandbox.SandboxedKernelManager(
+        memory_limit=2**31, max_processes=64, tmp_size=32 * 1024**2
+    )
+    code = (
+        "import os\n"
+        "chunk = b'd' * 1024**2\n"
+        "for place in ('.', '/tmp', os.path.expanduser('~'), '/var/tmp',\n"
+        "              '/dev/shm', '" + str(root) + "'):\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        for i in range(2048):\n"
+        "            with open(os.path.join(place, f'fill-{i}'), 'wb') as f:\n"
+        "                f.write(chunk)\n"
+        "            written += len(chunk)\n"
+        "    except OSError as error:\n"
+        "        pass\n"
+        "    print(place, written // 1024**2)\n"
+        "print('still running')"
+    )
+    done = subprocess.run(
+        manager.wrap([sys.executable, "-c", code], root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     assert lines[-1] == "still running"
-    written = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1])
-               for line in lines[:-1]}
+    written = {
+        line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in lines[:-1]
+    }
     assert written["."] + written[sandbox.KERNEL_HOME] <= 32
     assert written["/tmp"] <= 32 and written["."] >= 16
     assert written["/var/tmp"] == written["/dev/shm"] == written[str(root)] == 0
-    assert sorted(p.name for p in root.rglob("*")) == ["answers.ipynb", "run",
-                                                        "submission"]
+    assert sorted(p.name for p in root.rglob("*")) == [
+        "answers.ipynb",
+        "run",
+        "submission",
+    ]
 
 
 @pytest.mark.skipif(not sandbox.sys.platform.startswith("linux"), reason="Linux")
@@ -289,18 +342,29 @@ def test_bubblewrap_runs_here():
 
 
 def test_traceback_scrubbing_removes_hidden_lines_and_their_message():
-    source = ("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'want 4'\n"
-              "assert f(3) == 9\n### END HIDDEN TESTS")
-    assert feedback.hidden_lines(source) == {"assert f(2) == 4, 'want 4'",
-                                             "assert f(3) == 9"}
-    frame = ("\x1b[0;31mAssertionError\x1b[0m Traceback\nCell In[3], line 3\n"
-             "      1 assert f(1) == 1\n      2 ### BEGIN HIDDEN TESTS\n"
-             "\x1b[0;32m----> 3\x1b[0m assert f(2) == 4, 'want 4'\n"
-             "      4 assert f(3) == 9\n")
+    source = (
+        "assert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'want 4'\n"
+        "assert f(3) == 9\n### END HIDDEN TESTS"
+    )
+    assert feedback.hidden_lines(source) == {
+        "assert f(2) == 4, 'want 4'",
+        "assert f(3) == 9",
+    }
+    frame = (
+        "\x1b[0;31mAssertionError\x1b[0m Traceback\nCell In[3], line 3\n"
+        "      1 assert f(1) == 1\n      2 ### BEGIN HIDDEN TESTS\n"
+        "\x1b[0;32m----> 3\x1b[0m assert f(2) == 4, 'want 4'\n"
+        "      4 assert f(3) == 9\n"
+    )
     cell = new_code_cell(source)
-    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError",
-                                           evalue="want 4", traceback=[frame,
-                                           "AssertionError: want 4"])]
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "error",
+            ename="AssertionError",
+            evalue="want 4",
+            traceback=[frame, "AssertionError: want 4"],
+        )
+    ]
     scrubber = feedback.ScrubHiddenTracebacks()
     cell, _ = scrubber.preprocess_cell(cell, {}, 0)
     text = "\n".join(cell.outputs[0].traceback)
@@ -314,8 +378,11 @@ def test_feedback_steps_clear_hidden_tests_after_scrubbing():
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
     steps = hooks.feedback_preprocessors()
-    assert steps.index(feedback.ScrubHiddenTracebacks) < steps.index(
-        ClearHiddenTests) < steps.index(GetGrades)
+    assert (
+        steps.index(feedback.ScrubHiddenTracebacks)
+        < steps.index(ClearHiddenTests)
+        < steps.index(GetGrades)
+    )
 
 
 def test_withheld_fingerprint_follows_the_cells():
@@ -350,8 +417,17 @@ def test_student_copy_has_lessons_package_and_releases_but_no_key(tmp_path):
 
 
 def test_clear_without_a_withheld_score_says_what_is_withheld(tmp_path):
-    withhold.save(tmp_path, {"01_x/ann": {"cleared": False, "findings": ["f"],
-                                           "scores": {}, "fingerprint": "0"}})
+    withhold.save(
+        tmp_path,
+        {
+            "01_x/ann": {
+                "cleared": False,
+                "findings": ["f"],
+                "scores": {},
+                "fingerprint": "0",
+            }
+        },
+    )
     with pytest.raises(KeyError, match="01_x/ann"):
         withhold.clear(tmp_path, None, "01_x", "bob")
     assert json.loads((tmp_path / withhold.WITHHELD_FILE).read_text())

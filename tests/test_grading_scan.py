@@ -9,12 +9,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from seglab import grading
 from seglab.grading import scan as grading_scan
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
-ASSIGNMENTS = sorted(p.name for p in (REPO / "autograder" / "source").iterdir()
-                     if p.is_dir())
+ASSIGNMENTS = grading.source_assignments(REPO / "autograder")
 
 # One attack per rule, as a student would write it in an answer cell.
 ATTACKS = {
@@ -103,16 +103,25 @@ ATTACKS = {
 }
 
 
-def _notebook(answer: str, setup: str = "import numpy as np\n\nfrom seglab import "
-              "palette") -> nbformat.NotebookNode:
+def _notebook(
+    answer: str, setup: str = "import numpy as np\n\nfrom seglab import palette"
+) -> nbformat.NotebookNode:
     """A two-cell assignment: a locked set-up cell and one answer cell."""
     nb = nbformat.v4.new_notebook()
     locked = nbformat.v4.new_code_cell(setup)
-    locked.metadata["nbgrader"] = {"grade_id": "setup", "locked": True,
-                                   "solution": False, "grade": False}
+    locked.metadata["nbgrader"] = {
+        "grade_id": "setup",
+        "locked": True,
+        "solution": False,
+        "grade": False,
+    }
     answer_cell = nbformat.v4.new_code_cell(answer)
-    answer_cell.metadata["nbgrader"] = {"grade_id": "answer", "locked": False,
-                                        "solution": True, "grade": False}
+    answer_cell.metadata["nbgrader"] = {
+        "grade_id": "answer",
+        "locked": False,
+        "solution": True,
+        "grade": False,
+    }
     nb.cells = [locked, answer_cell]
     return nb
 
@@ -138,8 +147,9 @@ def test_each_rule_flags_its_attack(rule, code):
 def test_a_finding_names_the_cell_and_line():
     nb = _notebook("x = 1\ny = 2\nnp.allclose = lambda *a, **k: True")
     (finding,) = grading_scan.scan_notebook(nb)
-    assert finding == grading_scan.Finding(nb.cells[1].id, 3, "module-patch",
-                                           finding.message)
+    assert finding == grading_scan.Finding(
+        nb.cells[1].id, 3, "module-patch", finding.message
+    )
     assert "np.allclose" in finding.message and "line 3" in str(finding)
     with pytest.raises(dataclasses.FrozenInstanceError):
         finding.rule = "other"  # type: ignore[misc]
@@ -159,8 +169,12 @@ def test_locked_instructor_cells_are_not_scanned():
 def test_a_cell_made_to_look_locked_is_scanned_against_the_source_ids():
     nb = _notebook("x = 1")
     fake = nbformat.v4.new_code_cell("import ctypes")
-    fake.metadata["nbgrader"] = {"grade_id": "not_in_source", "locked": True,
-                                 "solution": False, "grade": False}
+    fake.metadata["nbgrader"] = {
+        "grade_id": "not_in_source",
+        "locked": True,
+        "solution": False,
+        "grade": False,
+    }
     nb.cells.append(fake)
     assert grading_scan.scan_notebook(nb) == []  # metadata alone is trusted
     findings = grading_scan.scan_notebook(nb, instructor_ids={"setup"})
@@ -180,16 +194,19 @@ def test_magic_lines_are_flagged_and_the_rest_still_parsed():
     assert {(f.line, f.rule) for f in findings} == {(1, "magic"), (2, "gc")}
 
 
-@pytest.mark.parametrize("code", [
-    "import numpy as np\nfrom seglab import palette",  # importing again
-    "def f(x):\n    type = 3\n    return np.asarray(x)",  # a local, not a rebinding
-    "class Upsample(keras.layers.Layer):\n    def __init__(self, **kwargs):\n"
-    "        super().__init__(**kwargs)\n        self.scale = 2\n"
-    "    def call(self, x):\n        return x",
-    "ratio = 3 / 4\nname = 'a/b'\ntext = 'spatial pyramid pooling'",
-    "labels = np.where(mask == 255, 0, mask)\nlayers = keras.layers\n"
-    "conv = layers.Conv2D(8, 3)",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import numpy as np\nfrom seglab import palette",  # importing again
+        "def f(x):\n    type = 3\n    return np.asarray(x)",  # a local, not a rebinding
+        "class Upsample(keras.layers.Layer):\n    def __init__(self, **kwargs):\n"
+        "        super().__init__(**kwargs)\n        self.scale = 2\n"
+        "    def call(self, x):\n        return x",
+        "ratio = 3 / 4\nname = 'a/b'\ntext = 'spatial pyramid pooling'",
+        "labels = np.where(mask == 255, 0, mask)\nlayers = keras.layers\n"
+        "conv = layers.Conv2D(8, 3)",
+    ],
+)
 def test_honest_code_is_not_flagged(code):
     assert grading_scan.scan_notebook(_notebook(code)) == []
 
@@ -204,7 +221,8 @@ def test_the_solutions_are_not_flagged(name):
     added = copy.deepcopy(nb)
     for cell in added.cells:
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get(
-                "solution"):
+            "solution"
+        ):
             del cell.metadata["nbgrader"]
     assert grading_scan.scan_notebook(added) == []
 
@@ -218,11 +236,17 @@ def test_malformed_cells_do_not_crash_the_scan():
         "not a cell",
     ]
     assert [(f.cell_id, f.rule) for f in grading_scan.scan_notebook(nb)] == [
-        ("#0", "sqlite3")]
+        ("#0", "sqlite3")
+    ]
 
 
 def test_locked_ids_lists_the_instructor_cells_of_a_source():
     source_path = REPO / "autograder" / "source" / "01_concepts" / "01_concepts.ipynb"
     ids = grading_scan.locked_ids(nbformat.read(str(source_path), as_version=4))
-    assert ids == {"setup", "test_scores_to_labels", "test_instances_to_semantic",
-                   "test_class_pixel_share", "test_unet_skip"}
+    assert ids == {
+        "setup",
+        "test_scores_to_labels",
+        "test_instances_to_semantic",
+        "test_class_pixel_share",
+        "test_unet_skip",
+    }

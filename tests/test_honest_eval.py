@@ -55,8 +55,10 @@ def np_resize_bilinear(array: np.ndarray, height: int, width: int) -> np.ndarray
     left, right, x_lerp = axis(width, array.shape[1])
     y_lerp, x_lerp = y_lerp[:, None, None], x_lerp[None, :, None]
     upper = array[top][:, left] + (array[top][:, right] - array[top][:, left]) * x_lerp
-    lower = (array[bottom][:, left]
-             + (array[bottom][:, right] - array[bottom][:, left]) * x_lerp)
+    lower = (
+        array[bottom][:, left]
+        + (array[bottom][:, right] - array[bottom][:, left]) * x_lerp
+    )
     return upper + (lower - upper) * y_lerp
 
 
@@ -68,9 +70,7 @@ def reference_confusion(images, labels, size: int) -> np.ndarray:
         scale = min(size / height, size / width)
         content = (max(1, round(height * scale)), max(1, round(width * scale)))
         canvas = np.full((size, size, 3), 0.5)  # grey padding
-        canvas[: content[0], : content[1]] = (
-            np_resize_bilinear(image, *content) / 255.0
-        )
+        canvas[: content[0], : content[1]] = np_resize_bilinear(image, *content) / 255.0
         logits = canvas @ WEIGHTS.astype(np.float64) + BIAS
         cropped = logits[: content[0], : content[1]]  # the padding cut off
         prediction = np.argmax(np_resize_bilinear(cropped, height, width), axis=-1)
@@ -151,8 +151,17 @@ def tiny_run(tmp_path, size=24, num_classes=NUM_CLASSES, **fit_options):
     images = np.random.default_rng(0).random((4, size, size, 3), np.float32)
     labels = np.zeros((4, size, size), np.int32)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
-    train.fit(model, data, data, epochs=1, out_dir=tmp_path, resume=False,
-              verbose=0, tensorboard=False, **fit_options)
+    train.fit(
+        model,
+        data,
+        data,
+        epochs=1,
+        out_dir=tmp_path,
+        resume=False,
+        verbose=0,
+        tensorboard=False,
+        **fit_options,
+    )
     return tmp_path / train.MODEL_FILE
 
 
@@ -187,8 +196,9 @@ def test_cli_evaluate_and_export_use_the_stored_size(tmp_path, capsys, voc_root)
     assert report["image_size"] == [24, 24] and "original size" in report["scoring"]
     # scored at the original label size: every labelled pixel of the split
     expected = 0
-    for _, label in evaluate.original_pairs(evaluate.parse_data("voc:synthetic"),
-                                            "test"):
+    for _, label in evaluate.original_pairs(
+        evaluate.parse_data("voc:synthetic"), "test"
+    ):
         expected += int(np.sum(label.numpy() != 255))
     assert sum(report["class_pixels"].values()) == expected
     small = tiny_run(tmp_path / "small", size=24)  # 4 classes: not VOC's
@@ -204,8 +214,10 @@ def test_cli_evaluate_and_export_use_the_stored_size(tmp_path, capsys, voc_root)
     (tmp_path / "run" / model_info.INFO_FILE).unlink()  # an old run
     assert cli.main(["export", str(path), str(tmp_path / "old")]) == 1
     assert "--image-size" in capsys.readouterr().err
-    assert cli.main(["export", str(path), str(tmp_path / "old"),
-                     "--image-size", "24"]) == 0
+    assert (
+        cli.main(["export", str(path), str(tmp_path / "old"), "--image-size", "24"])
+        == 0
+    )
 
 
 # --- serving argmaxes before resizing to large images ------------------------
@@ -213,9 +225,13 @@ def test_cli_evaluate_and_export_use_the_stored_size(tmp_path, capsys, voc_root)
 
 def test_logit_target_shape_is_bounded():
     assert tuple(evaluate.logit_target_shape(tf.constant([4000, 3000]), 512)) == (
-        512, 384)
+        512,
+        384,
+    )
     assert tuple(evaluate.logit_target_shape(tf.constant([300, 200]), 512)) == (
-        300, 200)
+        300,
+        200,
+    )
     assert tuple(evaluate.logit_target_shape(tf.constant([300, 200]))) == (300, 200)
 
 
@@ -302,8 +318,9 @@ def test_deeplab_validation_uses_val_never_test(monkeypatch, tmp_path, profile):
     from seglab import data
 
     seen = _capture_splits(monkeypatch, data, "voc_dataset")
-    monkeypatch.setattr(train.deeplab, "build_deeplab",
-                        lambda *a, **k: pointwise_model())
+    monkeypatch.setattr(
+        train.deeplab, "build_deeplab", lambda *a, **k: pointwise_model()
+    )
     settings = train.deeplab.deeplab_settings(profile)
     with pytest.raises(Stop):
         train.deeplab.train_deeplab(settings, "unused", tmp_path)
@@ -327,19 +344,40 @@ def test_cli_training_validates_on_val(monkeypatch, tmp_path, voc_root):
     from seglab import data
 
     seen = _capture_splits(monkeypatch, data, "voc_dataset")
-    monkeypatch.setattr(train.deeplab, "build_deeplab",
-                        lambda *a, **k: pointwise_model())
+    monkeypatch.setattr(
+        train.deeplab, "build_deeplab", lambda *a, **k: pointwise_model()
+    )
     with pytest.raises(Stop):
-        cli.main(["train", "deeplabv3", "--data", "synthetic", "--epochs", "1",
-                  "--out", str(tmp_path / "d")])
+        cli.main(
+            [
+                "train",
+                "deeplabv3",
+                "--data",
+                "synthetic",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "d"),
+            ]
+        )
     assert seen == {"train": "train", "val": "val"}
     seen = _capture_splits(monkeypatch, data, "pets_dataset")
     from seglab.train import unet as train_unet
 
     monkeypatch.setattr(train_unet, "build_unet", lambda *a, **k: pointwise_model())
     with pytest.raises(Stop):
-        cli.main(["train", "unet", "--data", "synthetic", "--epochs", "1",
-                  "--out", str(tmp_path / "u")])
+        cli.main(
+            [
+                "train",
+                "unet",
+                "--data",
+                "synthetic",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "u"),
+            ]
+        )
     assert seen == {"train": "train", "val": "val"}
 
 
@@ -348,7 +386,8 @@ def test_validation_and_test_splits_are_disjoint(voc_root):
 
     folder = voc.find_voc(voc_root)
     assert not set(voc.read_split_ids(folder, "val")) & set(
-        voc.read_split_ids(folder, "test"))
+        voc.read_split_ids(folder, "test")
+    )
     root = sample.shipped_sample()
     val, test = pets.read_split(root, "val"), pets.read_split(root, "test")
     train_names = pets.read_split(root, "train")
@@ -428,12 +467,13 @@ def test_squash_evaluation_equals_the_numpy_reference():
 def test_serving_a_squash_model_equals_its_keras_reference():
     model = pointwise_model()
     rng = np.random.default_rng(11)
-    images = [rng.integers(0, 256, shape).astype(np.uint8)
-              for shape in ((23, 41, 3), (47, 18, 3), (90, 130, 3))]
+    images = [
+        rng.integers(0, 256, shape).astype(np.uint8)
+        for shape in ((23, 41, 3), (47, 18, 3), (90, 130, 3))
+    ]
     serve = export.make_serving_function(model, 16, max_side=64, resize="squash")
     served = export.predict_encoded(serve, [_png(image) for image in images])
-    reference = export.keras_class_maps(model, images, 16, max_side=64,
-                                        resize="squash")
+    reference = export.keras_class_maps(model, images, 16, max_side=64, resize="squash")
     for got, want, image in zip(served, reference, images, strict=True):
         assert got.shape == image.shape[:2]
         np.testing.assert_array_equal(got, want)
@@ -452,10 +492,15 @@ def test_train_unet_stores_squash_and_deeplab_fit_letterbox(
     def compiled(num_classes, attribute):
         def build(*args, **kwargs):
             model = pointwise_model(num_classes)
-            model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True, ignore_class=255))
+            model.compile(
+                "adam",
+                keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True, ignore_class=255
+                ),
+            )
             setattr(model, attribute, "none")
             return model
+
         return build
 
     monkeypatch.setattr(train_unet, "build_unet", compiled(3, "encoder_weights"))
@@ -465,8 +510,12 @@ def test_train_unet_stores_squash_and_deeplab_fit_letterbox(
     assert settings.squash  # the Pets U-Net trains on squashed images
     for squash, mode in ((True, "squash"), (False, "letterbox")):
         out = tmp_path / mode
-        train_unet.train(dataclasses.replace(settings, squash=squash),
-                         str(small_pets), out, verbose=0)
+        train_unet.train(
+            dataclasses.replace(settings, squash=squash),
+            str(small_pets),
+            out,
+            verbose=0,
+        )
         info = json.loads((out / model_info.INFO_FILE).read_text())
         assert info["resize"] == mode and info["image_size"] == [32, 32]
         assert model_info.trained_resize(out / train.MODEL_FILE) == mode
@@ -490,16 +539,15 @@ def test_a_stored_info_without_resize_means_letterbox(tmp_path):
     info_file.write_text(json.dumps(info))
     assert model_info.trained_resize(path) == "letterbox"
     assert model_info.trained_resize(tmp_path / "nowhere" / "model.keras") == (
-        "letterbox")  # no info at all
+        "letterbox"
+    )  # no info at all
     info["resize"] = "stretch"
     info_file.write_text(json.dumps(info))
     with pytest.raises(ValueError, match=r"model_info.json.*letterbox, squash"):
         model_info.trained_resize(path)
 
 
-def test_cli_evaluate_export_predict_use_the_stored_squash(
-    tmp_path, capsys, voc_root
-):
+def test_cli_evaluate_export_predict_use_the_stored_squash(tmp_path, capsys, voc_root):
     path = tiny_run(tmp_path / "run", size=24, num_classes=21, resize="squash")
     assert model_info.trained_resize(path) == "squash"
     data = ["--data", "voc:synthetic", "--split", "test"]
@@ -509,9 +557,11 @@ def test_cli_evaluate_export_predict_use_the_stored_squash(
     model = evaluate.load_model(path)
     spec = evaluate.parse_data("voc:synthetic")
     squashed = evaluate.evaluate_original_size(
-        model, evaluate.original_pairs(spec, "test"), 24, resize="squash")
+        model, evaluate.original_pairs(spec, "test"), 24, resize="squash"
+    )
     boxed = evaluate.evaluate_original_size(
-        model, evaluate.original_pairs(spec, "test"), 24)
+        model, evaluate.original_pairs(spec, "test"), 24
+    )
     assert report["confusion_matrix"] == squashed["confusion_matrix"].tolist()
     assert report["confusion_matrix"] != boxed["confusion_matrix"].tolist()
 
@@ -520,8 +570,10 @@ def test_cli_evaluate_export_predict_use_the_stored_squash(
     assert info["resize"] == "squash"
     assert info["preprocessing"] == export.PREPROCESSING["squash"]
     rng = np.random.default_rng(2)
-    photos = [rng.integers(0, 256, (21, 55, 3)).astype(np.uint8),
-              rng.integers(0, 256, (40, 17, 3)).astype(np.uint8)]
+    photos = [
+        rng.integers(0, 256, (21, 55, 3)).astype(np.uint8),
+        rng.integers(0, 256, (40, 17, 3)).astype(np.uint8),
+    ]
     files = []
     for i, photo in enumerate(photos):
         files.append(tmp_path / f"photo{i}.png")
@@ -529,8 +581,9 @@ def test_cli_evaluate_export_predict_use_the_stored_squash(
     reference = export.keras_class_maps(model, photos, 24, resize="squash")
     for source in (path, tmp_path / "saved"):
         out = tmp_path / f"pred-{source.name}"
-        assert cli.main(["predict", str(source), *map(str, files),
-                         "--out", str(out)]) == 0
+        assert (
+            cli.main(["predict", str(source), *map(str, files), "--out", str(out)]) == 0
+        )
         for i, want in enumerate(reference):
             got = np.asarray(Image.open(out / f"photo{i}_label.png"))
             np.testing.assert_array_equal(got, want)

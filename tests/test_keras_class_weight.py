@@ -20,16 +20,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-SOURCE = (Path(__file__).resolve().parents[1] / "autograder" / "source" /
-          "05_unet_pets" / "05_unet_pets.ipynb")
+SOURCE = (
+    Path(__file__).resolve().parents[1]
+    / "autograder"
+    / "source"
+    / "05_unet_pets"
+    / "05_unet_pets.ipynb"
+)
 CLASS_WEIGHT = {0: 1.0, 1: 10.0, 2: 100.0}
 TABLE = np.array([1.0, 10.0, 100.0])
 
 
 def _cell(grade_id: str):
     nb = nbformat.read(str(SOURCE), as_version=4)
-    return next(c for c in nb.cells
-                if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 def _fit_loss(masks: np.ndarray) -> float:
@@ -38,8 +46,10 @@ def _fit_loss(masks: np.ndarray) -> float:
     inputs = keras.Input((height, width, 3))
     logits = keras.layers.Conv2D(3, 1, kernel_initializer="zeros")(inputs)
     model = keras.Model(inputs, logits)
-    model.compile(keras.optimizers.SGD(0.0),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.SGD(0.0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     images = np.zeros((*masks.shape, 3), np.float32)
     data = tf.data.Dataset.from_tensor_slices((images, masks)).batch(len(masks))
     return model.fit(data, class_weight=CLASS_WEIGHT, verbose=0).history["loss"][0]
@@ -54,10 +64,16 @@ def test_question_4_keys_the_row_lookup_answer():
 
 
 def test_fit_accepts_masks_and_weights_each_row_by_its_argmax_column():
-    masks = np.array([[[0, 2, 1],   # largest label in column 1 -> weight 10
-                       [1, 1, 0],   # column 0 -> weight 1
-                       [2, 0, 0]]],  # column 0 -> weight 1
-                     np.int32)
+    masks = np.array(
+        [
+            [
+                [0, 2, 1],  # largest label in column 1 -> weight 10
+                [1, 1, 0],  # column 0 -> weight 1
+                [2, 0, 0],
+            ]
+        ],  # column 0 -> weight 1
+        np.int32,
+    )
     loss = _fit_loss(masks)  # no error: Keras 3 does not reject the masks (not A)
     row_weights = TABLE[np.argmax(masks, axis=-1)]
     assert loss == pytest.approx(np.log(3) * row_weights.mean(), rel=1e-4)  # C

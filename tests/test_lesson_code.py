@@ -168,6 +168,4 @@ def test_the_sync_check_notices_a_changed_cell():
     changed = source.rstrip() + "\n    pass\n"  # into the last definition's body
     short = dotted.rsplit(".", 1)[1]
     package = _definitions(ast.parse(textwrap.dedent(inspect.getsource(target))))
-    assert ast.dump(_definitions(ast.parse(changed))[short]) != ast.dump(
-        package[short]
-    )
+    assert ast.dump(_definitions(ast.parse(changed))[short]) != ast.dump(package[short])

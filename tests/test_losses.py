@@ -177,8 +177,9 @@ def test_sample_weights_act_on_the_pixel_they_weigh(factory):
     labels, logits = random_batch(5)
     labels[0, 0, 0], labels[0, 1, 1] = 1, 2  # both weighted pixels are valid
     loss = factory(NUM_CLASSES)
-    on_first, on_second = np.ones(labels.shape, np.float32), np.ones(
-        labels.shape, np.float32
+    on_first, on_second = (
+        np.ones(labels.shape, np.float32),
+        np.ones(labels.shape, np.float32),
     )
     on_first[0, 0, 0] = 4.0
     on_second[0, 1, 1] = 4.0

@@ -54,20 +54,23 @@ def test_image_pooling_resizes_its_convolution_not_the_pooled_input(resnet_model
     assert source.name == "aspp_image_pool_1x1_relu"
 
 
-def test_all_three_conv5_blocks_receive_the_backbone_weights(seeded_resnet50,
-                                                            tmp_path):
+def test_all_three_conv5_blocks_receive_the_backbone_weights(seeded_resnet50, tmp_path):
     backbone = seeded_resnet50
     path = tmp_path / "backbone.weights.h5"
     backbone.save_weights(path)
     keras.utils.set_random_seed(2)  # the model's own initialisation differs
     model = deeplabv3(21, backbone_weights=str(path))
     assert model.backbone_weights == str(path)
-    names = [f"conv5_block1_0_{kind}" for kind in ("conv", "bn")] + [
-        f"conv5_block{block}_{unit}_{kind}"
-        for block in (1, 2, 3)
-        for unit in (1, 2, 3)
-        for kind in ("conv", "bn")
-    ] + ["conv4_block6_3_conv", "conv1_conv"]
+    names = (
+        [f"conv5_block1_0_{kind}" for kind in ("conv", "bn")]
+        + [
+            f"conv5_block{block}_{unit}_{kind}"
+            for block in (1, 2, 3)
+            for unit in (1, 2, 3)
+            for kind in ("conv", "bn")
+        ]
+        + ["conv4_block6_3_conv", "conv1_conv"]
+    )
     for name in names:
         copied = model.get_layer(name).get_weights()
         original = backbone.get_layer(name).get_weights()
@@ -76,8 +79,9 @@ def test_all_three_conv5_blocks_receive_the_backbone_weights(seeded_resnet50,
             np.testing.assert_array_equal(ours, theirs, err_msg=name)
 
 
-def test_random_initialisation_differs_from_a_given_backbone(resnet_model,
-                                                            seeded_resnet50):
+def test_random_initialisation_differs_from_a_given_backbone(
+    resnet_model, seeded_resnet50
+):
     backbone = seeded_resnet50
     ours = resnet_model.get_layer("conv5_block3_2_conv").get_weights()[0]
     theirs = backbone.get_layer("conv5_block3_2_conv").get_weights()[0]
@@ -94,9 +98,7 @@ def test_output_stride_8_dilates_conv4_by_2_and_conv5_by_4():
     assert tuple(probe(np.zeros((1, 64, 64, 3), np.float32)).shape[1:3]) == (8, 8)
 
 
-def test_offline_imagenet_falls_back_to_random_init_with_one_line(
-    monkeypatch, capsys
-):
+def test_offline_imagenet_falls_back_to_random_init_with_one_line(monkeypatch, capsys):
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure on https://example.invalid: no network")
 
@@ -167,14 +169,19 @@ def test_only_download_and_file_errors_fall_back_to_random_weights(monkeypatch):
 def test_mobilenetv2_backbone_is_deeplabs_output_stride_16_variant():
     from seglab.models import deeplab
 
-    model = deeplabv3(3, backbone="mobilenetv2", backbone_weights=None,
-                      atrous_rates=(1, 2, 3))
+    model = deeplabv3(
+        3, backbone="mobilenetv2", backbone_weights=None, atrous_rates=(1, 2, 3)
+    )
     assert model.get_layer("block_13_depthwise").strides == (1, 1)
     for block in (14, 15, 16):
         assert model.get_layer(f"block_{block}_depthwise").dilation_rate == (2, 2)
     features = keras.Model(model.input, model.get_layer("block_16_project_BN").output)
     assert tuple(features(np.zeros((1, 128, 128, 3), np.float32)).shape) == (
-        1, 8, 8, 320)
+        1,
+        8,
+        8,
+        320,
+    )
     assert deeplab.mobilenetv2_strides_and_rates(32)[13] == (2, 1)
 
 
@@ -184,8 +191,13 @@ def test_mobilenetv2_weights_arrive_in_every_block(tmp_path):
     )
     path = tmp_path / "mobilenetv2.weights.h5"
     source.save_weights(path)
-    model = deeplabv3(3, backbone="mobilenetv2", backbone_weights=str(path),
-                      output_stride=32, atrous_rates=(1, 2, 3))
+    model = deeplabv3(
+        3,
+        backbone="mobilenetv2",
+        backbone_weights=str(path),
+        output_stride=32,
+        atrous_rates=(1, 2, 3),
+    )
     images = np.random.default_rng(0).random((1, 96, 96, 3)).astype(np.float32)
     ours = keras.Model(model.input, model.get_layer("block_16_project_BN").output)
     theirs = keras.Model(source.input, source.get_layer("block_16_project_BN").output)

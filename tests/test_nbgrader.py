@@ -63,8 +63,13 @@ def test_each_lesson_has_an_assignment_with_three_autograded_items():
     assert grading.source_assignments(COURSE) == list(grading.ASSIGNMENTS)
     for name in grading.ASSIGNMENTS:
         cells = _read(COURSE / "source" / name / f"{name}.ipynb").cells
-        auto = [c for c in cells if _nbgrader(c).get("grade") and c.cell_type == "code"
-                and _nbgrader(c).get("points", 0) > 0]
+        auto = [
+            c
+            for c in cells
+            if _nbgrader(c).get("grade")
+            and c.cell_type == "code"
+            and _nbgrader(c).get("points", 0) > 0
+        ]
         assert len(auto) >= 3, name
         assert all("### BEGIN HIDDEN TESTS" in c.source for c in auto), name
         assert all(not c.get("outputs") for c in cells if c.cell_type == "code"), name
@@ -72,11 +77,15 @@ def test_each_lesson_has_an_assignment_with_three_autograded_items():
 
 def test_quiz_keeps_the_course_points_and_a_written_question_six():
     cells = _read(COURSE / "source" / "04_deeplabv3" / "04_deeplabv3.ipynb").cells
-    points = {_nbgrader(c)["grade_id"]: _nbgrader(c)["points"]
-              for c in cells if _nbgrader(c).get("grade")}
+    points = {
+        _nbgrader(c)["grade_id"]: _nbgrader(c)["points"]
+        for c in cells
+        if _nbgrader(c).get("grade")
+    }
     assert [points[f"test_q{i}"] for i in range(1, 6)] == [20, 20, 20, 20, 20]
-    written = _cell(_read(COURSE / "source" / "04_deeplabv3" / "04_deeplabv3.ipynb"),
-                    "q6")
+    written = _cell(
+        _read(COURSE / "source" / "04_deeplabv3" / "04_deeplabv3.ipynb"), "q6"
+    )
     assert written.cell_type == "markdown" and points["q6"] == 0
     assert _nbgrader(written)["solution"], "question 6 is answered in the notebook"
 
@@ -132,8 +141,9 @@ def _as_student(exchange_class, exchange: Path, home: Path, name: str) -> None:
     config.CourseDirectory.course_id = grading.COURSE_ID
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = name
-    app = exchange_class(coursedir=coursedir,
-                         authenticator=Authenticator(config=config), config=config)
+    app = exchange_class(
+        coursedir=coursedir, authenticator=Authenticator(config=config), config=config
+    )
     app.start()
 
 
@@ -171,8 +181,9 @@ def test_release_fetch_submit_collect_autograde_feedback_end_to_end(course, tmp_
         if "BEGIN HIDDEN TESTS" in cell.source:
             block = cell.source.split("### BEGIN HIDDEN TESTS")[1]
             block = block.split("### END HIDDEN TESTS")[0]
-            hidden |= {line.strip() for line in block.splitlines()
-                       if len(line.strip()) > 12}
+            hidden |= {
+                line.strip() for line in block.splitlines() if len(line.strip()) > 12
+            }
     visible = (course / "release" / name / f"{name}.ipynb").read_text()
     hidden = {line for line in hidden if json.dumps(line)[1:-1] not in visible}
     text = html_module.unescape(html)

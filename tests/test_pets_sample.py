@@ -42,9 +42,10 @@ def test_the_sample_holds_100_images_and_trimaps_of_each_of_three_breeds():
 def test_every_trimap_matches_its_image_and_holds_only_1_2_3():
     seen = set()
     for path in sorted((SAMPLE / "annotations" / "trimaps").glob("*.png")):
-        with Image.open(path) as trimap, Image.open(
-            SAMPLE / "images" / f"{path.stem}.jpg"
-        ) as image:
+        with (
+            Image.open(path) as trimap,
+            Image.open(SAMPLE / "images" / f"{path.stem}.jpg") as image,
+        ):
             assert trimap.mode == "L" and image.mode == "RGB"
             assert trimap.size == image.size, path.name
             assert max(image.size) <= sample.MAX_SIDE
@@ -55,8 +56,9 @@ def test_every_trimap_matches_its_image_and_holds_only_1_2_3():
 
 
 def test_the_loader_gives_labels_0_1_2_for_the_sample():
-    images, masks = next(iter(pets_dataset("sample", "test", image_size=64,
-                                           batch_size=60)))
+    images, masks = next(
+        iter(pets_dataset("sample", "test", image_size=64, batch_size=60))
+    )
     assert images.shape == (60, 64, 64, 3) and masks.shape == (60, 64, 64)
     assert set(np.unique(masks.numpy()).tolist()) == {0, 1, 2}
 
@@ -74,7 +76,10 @@ def test_validation_is_carved_from_trainval_per_breed_and_never_from_test():
     root = pets.find_pets(SAMPLE)
     splits = {split: pets.read_split(root, split) for split in pets.SPLITS}
     assert {k: len(v) for k, v in splits.items()} == {
-        "train": 204, "val": 36, "trainval": 240, "test": 60,
+        "train": 204,
+        "val": 36,
+        "trainval": 240,
+        "test": 60,
     }
     assert sorted(splits["train"] + splits["val"]) == sorted(splits["trainval"])
     assert not set(splits["val"]) & set(splits["test"])
@@ -97,9 +102,16 @@ def test_tiny_lists_still_hold_out_one_validation_image(small_pets):
 
 def test_the_licence_file_gives_attribution_and_cc_by_sa():
     text = (SAMPLE / sample.LICENSE_FILE).read_text()
-    for words in ("Parkhi", "Vedaldi", "Zisserman", "Jawahar", "Cats and Dogs",
-                  "CC BY-SA 4.0", "creativecommons.org/licenses/by-sa/4.0",
-                  "copyright of each image remains with its owner"):
+    for words in (
+        "Parkhi",
+        "Vedaldi",
+        "Zisserman",
+        "Jawahar",
+        "Cats and Dogs",
+        "CC BY-SA 4.0",
+        "creativecommons.org/licenses/by-sa/4.0",
+        "copyright of each image remains with its owner",
+    ):
         assert words in text, words
     assert (SAMPLE / "annotations" / "README").is_file()  # the dataset's own
     marker = json.loads((SAMPLE / sample.MARKER).read_text())
@@ -122,18 +134,25 @@ def test_pip_packages_every_file_of_the_sample():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     patterns = project["tool"]["setuptools"]["package-data"]["seglab.data"]
     package = REPO / "src" / "seglab" / "data"
-    files = [p.relative_to(package).as_posix() for p in SAMPLE.rglob("*")
-             if p.is_file()]
+    files = [
+        p.relative_to(package).as_posix() for p in SAMPLE.rglob("*") if p.is_file()
+    ]
     assert len(files) > 600
-    missing = [f for f in files if not any(fnmatch(f, pat) and
-               f.count("/") == pat.count("/") for pat in patterns)]
+    missing = [
+        f
+        for f in files
+        if not any(
+            fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns
+        )
+    ]
     assert missing == []
 
 
 def fake_raw_pets(root: Path) -> Path:
     """A raw folder of three breeds (large images) for the maker to downsize."""
-    raw = synthetic.write_pets(root, num_trainval=74, num_test=2, min_size=300,
-                               max_size=420, progress=False)
+    raw = synthetic.write_pets(
+        root, num_trainval=74, num_test=2, min_size=300, max_size=420, progress=False
+    )
     (raw / "annotations" / "README").write_text("the dataset's README\n")
     return raw
 
@@ -141,13 +160,16 @@ def fake_raw_pets(root: Path) -> Path:
 def test_the_maker_is_deterministic_and_downsizes_with_nearest_trimaps(tmp_path):
     raw = fake_raw_pets(tmp_path / "raw")
     breeds = ("Abyssinian", "Bengal", "american_bulldog")
-    first = sample.make_pets_sample(raw, tmp_path / "a", breeds=breeds,
-                                    test_per_breed=1)
-    second = sample.make_pets_sample(raw, tmp_path / "b", breeds=breeds,
-                                     test_per_breed=1)
+    first = sample.make_pets_sample(
+        raw, tmp_path / "a", breeds=breeds, test_per_breed=1
+    )
+    second = sample.make_pets_sample(
+        raw, tmp_path / "b", breeds=breeds, test_per_breed=1
+    )
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(second) for p in second.rglob("*")
-                           if p.is_file())
+    assert files == sorted(
+        p.relative_to(second) for p in second.rglob("*") if p.is_file()
+    )
     for relative in files:
         assert (first / relative).read_bytes() == (second / relative).read_bytes()
     names = names_of_folder(first, "list.txt")
@@ -166,8 +188,7 @@ def names_of_folder(root: Path, file_name: str) -> list[str]:
 def raw_pets_folder() -> Path | None:
     """A raw folder holding the sample's original images, if this machine has one."""
     first = names_of("list.txt")[0]
-    for candidate in (os.environ.get("SEGLAB_PETS_RAW"),
-                      config.data_home() / "pets"):
+    for candidate in (os.environ.get("SEGLAB_PETS_RAW"), config.data_home() / "pets"):
         if candidate and (Path(candidate) / "images" / f"{first}.jpg").is_file():
             return Path(candidate)
     return None
@@ -184,8 +205,9 @@ def test_the_maker_regenerates_the_shipped_sample_byte_for_byte(tmp_path):
     assert sorted(p.relative_to(made) for p in made.rglob("*") if p.is_file()) == (
         shipped
     )
-    different = [str(f) for f in shipped
-                 if (made / f).read_bytes() != (SAMPLE / f).read_bytes()]
+    different = [
+        str(f) for f in shipped if (made / f).read_bytes() != (SAMPLE / f).read_bytes()
+    ]
     assert different == []
 
 
@@ -229,7 +251,8 @@ def test_full_profile_never_falls_back_to_synthetic_or_sample_data(
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     with pytest.raises(DatasetError, match="seglab data download pets"):
         pets.default_source("full")
-    synthetic.write_pets(tmp_path / "home" / "pets", num_trainval=4, num_test=2,
-                         progress=False)
+    synthetic.write_pets(
+        tmp_path / "home" / "pets", num_trainval=4, num_test=2, progress=False
+    )
     with pytest.raises(DatasetError, match="complete Oxford-IIIT Pet"):
         pets.default_source("full")

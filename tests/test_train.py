@@ -54,9 +54,7 @@ def test_poly_schedule_follows_the_formula_and_ends_at_the_floor():
 
 
 def test_sgd_uses_momentum_poly_decay_and_weight_decay():
-    optimizer = train.make_optimizer(
-        "sgd", 0.007, decay_steps=10, weight_decay=2e-4
-    )
+    optimizer = train.make_optimizer("sgd", 0.007, decay_steps=10, weight_decay=2e-4)
     assert isinstance(optimizer, keras.optimizers.SGD)
     assert optimizer.momentum == 0.9 and optimizer.weight_decay == 2e-4
     assert isinstance(
@@ -113,8 +111,15 @@ def killed_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("killed") / "run"
     data = tiny_data()
     with pytest.raises(KeyboardInterrupt):
-        train.fit(tiny_model(), data, data, epochs=4, out_dir=out,
-                  extra_callbacks=[Crash(at=2)], verbose=0)
+        train.fit(
+            tiny_model(),
+            data,
+            data,
+            epochs=4,
+            out_dir=out,
+            extra_callbacks=[Crash(at=2)],
+            verbose=0,
+        )
     return out
 
 
@@ -131,8 +136,16 @@ def test_killed_run_resumes_at_its_last_finished_epoch(killed):
     recorder = EpochRecorder()
     model = tiny_model()
     data = tiny_data()
-    train.fit(model, data, data, epochs=4, out_dir=killed, resume=True,
-              extra_callbacks=[recorder], verbose=0)
+    train.fit(
+        model,
+        data,
+        data,
+        epochs=4,
+        out_dir=killed,
+        resume=True,
+        extra_callbacks=[recorder],
+        verbose=0,
+    )
     assert recorder.epochs == [2, 3]
     rows = (killed / "history.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in rows] == [0, 1, 2, 3]
@@ -141,8 +154,16 @@ def test_killed_run_resumes_at_its_last_finished_epoch(killed):
 def test_fresh_run_ignores_an_old_backup(killed):
     data = tiny_data()
     recorder = EpochRecorder()
-    train.fit(tiny_model(), data, data, epochs=2, out_dir=killed, resume=False,
-              extra_callbacks=[recorder], verbose=0)
+    train.fit(
+        tiny_model(),
+        data,
+        data,
+        epochs=2,
+        out_dir=killed,
+        resume=False,
+        extra_callbacks=[recorder],
+        verbose=0,
+    )
     assert recorder.epochs == [0, 1]
 
 
@@ -180,17 +201,39 @@ def test_cli_trains_deeplabv3_and_writes_its_outputs(tmp_path, small_voc, capsys
 
     out = tmp_path / "run"
     code = main(  # a six-image VOC folder: the outputs, not the scores, matter here
-        ["train", "deeplabv3", "--profile", "quick", "--epochs", "1",
-         "--image-size", "64", "--data", f"voc:{small_voc}", "--out", str(out)]
+        [
+            "train",
+            "deeplabv3",
+            "--profile",
+            "quick",
+            "--epochs",
+            "1",
+            "--image-size",
+            "64",
+            "--data",
+            f"voc:{small_voc}",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0
     for name in ("model.keras", "history.csv", "metrics.json"):
         assert (out / name).is_file(), name
     assert any((out / "logs").rglob("events.out.tfevents*"))
     result = json.loads((out / "metrics.json").read_text())
-    for key in ("pixel_accuracy", "mean_accuracy", "mean_iou", "per_class_iou",
-                "mean_f1", "per_class_f1", "epochs", "seconds", "profile", "data",
-                "weights"):
+    for key in (
+        "pixel_accuracy",
+        "mean_accuracy",
+        "mean_iou",
+        "per_class_iou",
+        "mean_f1",
+        "per_class_f1",
+        "epochs",
+        "seconds",
+        "profile",
+        "data",
+        "weights",
+    ):
         assert key in result, key
     assert result["epochs"] == 1 and result["profile"] == "quick"
     assert str(small_voc) in result["data"]
@@ -209,14 +252,18 @@ def test_cli_rejects_a_bad_data_argument(capsys):
 
 def test_full_weight_decay_is_the_recipes_l2_term_on_conv_kernels():
     settings = dataclasses.replace(
-        train.deeplab.deeplab_settings("quick"), optimizer="sgd", weight_decay=2e-4,
-        image_size=64, atrous_rates=(1, 2, 3),
+        train.deeplab.deeplab_settings("quick"),
+        optimizer="sgd",
+        weight_decay=2e-4,
+        image_size=64,
+        atrous_rates=(1, 2, 3),
     )
     assert train.deeplab.deeplab_settings("full").weight_decay == 2e-4
     model = train.deeplab.build_deeplab(settings, steps_per_epoch=4)
     assert not model.optimizer.weight_decay  # no decoupled decay on top
     kernels = [
-        layer.kernel for layer in model.layers
+        layer.kernel
+        for layer in model.layers
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
     ]
     expected = sum(2e-4 * float(np.sum(np.square(k.numpy()))) / 2 for k in kernels)
@@ -264,8 +311,16 @@ def test_resume_never_overwrites_best_keras_with_a_worse_epoch(killed):
     best = killed / "best.keras"
     before = (best.read_bytes(), best.stat().st_mtime_ns)
     model = tiny_model(keras.optimizers.SGD(0.0))
-    history = train.fit(model, data, data, epochs=4, out_dir=killed, resume=True,
-                        extra_callbacks=[Sabotage()], verbose=0)
+    history = train.fit(
+        model,
+        data,
+        data,
+        epochs=4,
+        out_dir=killed,
+        resume=True,
+        extra_callbacks=[Sabotage()],
+        verbose=0,
+    )
     assert len(history["val_loss"]) == 2
     assert history["val_loss"][0] == pytest.approx(np.log(NUM_CLASSES), rel=1e-4)
     assert (best.read_bytes(), best.stat().st_mtime_ns) == before
@@ -274,12 +329,20 @@ def test_resume_never_overwrites_best_keras_with_a_worse_epoch(killed):
 def test_resume_logs_every_epoch_once(tmp_path):
     data = tiny_data()
     with pytest.raises(KeyboardInterrupt):
-        train.fit(tiny_model(), data, data, epochs=4, out_dir=tmp_path,
-                  extra_callbacks=[CrashAfterLogging(at=2)], verbose=0)
+        train.fit(
+            tiny_model(),
+            data,
+            data,
+            epochs=4,
+            out_dir=tmp_path,
+            extra_callbacks=[CrashAfterLogging(at=2)],
+            verbose=0,
+        )
     rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
     assert [row.split(",")[0] for row in rows] == ["0", "1", "2"]
-    train.fit(tiny_model(), data, data, epochs=4, out_dir=tmp_path, resume=True,
-              verbose=0)
+    train.fit(
+        tiny_model(), data, data, epochs=4, out_dir=tmp_path, resume=True, verbose=0
+    )
     rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
     assert [row.split(",")[0] for row in rows] == ["0", "1", "2", "3"]
 
@@ -288,8 +351,16 @@ def test_resumed_run_continues_the_data_stream_of_an_unbroken_run(tmp_path):
     def run(out, resume=False, crash=()):
         model = tiny_model()  # seeds Keras and TensorFlow, then the data's shuffle
         data = shuffled_tiny_data()
-        train.fit(model, data, tiny_data(), epochs=4, out_dir=out, resume=resume,
-                  extra_callbacks=list(crash), verbose=0)
+        train.fit(
+            model,
+            data,
+            tiny_data(),
+            epochs=4,
+            out_dir=out,
+            resume=resume,
+            extra_callbacks=list(crash),
+            verbose=0,
+        )
         return model
 
     unbroken = run(tmp_path / "a")
@@ -312,5 +383,9 @@ def test_resume_state_restores_best_values_and_counters(tmp_path):
         callback.on_train_begin()
     checkpoint, early, plateau = again[1:4]
     assert (checkpoint.best, early.best, early.wait, early.best_epoch) == (
-        0.25, 0.25, 2, 1)
+        0.25,
+        0.25,
+        2,
+        1,
+    )
     assert (plateau.best, plateau.wait) == (0.25, 2)

@@ -16,13 +16,15 @@ def test_full_profile_is_the_tutorials_run():
 
 
 def test_quick_profile_puts_class_weights_in_its_ce_dice_loss():
-    settings = dataclasses.replace(train_unet.unet_settings("quick"),
-                                   class_weights=(1.0, 1.0, 3.0))
+    settings = dataclasses.replace(
+        train_unet.unet_settings("quick"), class_weights=(1.0, 1.0, 3.0)
+    )
     assert settings.loss == "ce_dice"
     loss = train_unet.make_loss(settings)
     assert loss.get_config()["class_weights"] == [1.0, 1.0, 3.0]
     train, _, _ = train_unet.pets_data(
-        dataclasses.replace(settings, image_size=32), "synthetic")
+        dataclasses.replace(settings, image_size=32), "synthetic"
+    )
     assert len(train.element_spec) == 2  # no per-pixel weights for this loss
 
 
@@ -51,8 +53,12 @@ def test_full_profile_dry_run_takes_two_steps_on_built_in_data(pets_root):
 
 def test_sample_weighted_batches_are_triples_with_mean_pixel_weight_one():
     settings = dataclasses.replace(
-        train_unet.unet_settings("quick"), image_size=64, batch_size=4,
-        class_weights=(1.0, 1.0, 3.0), augment=False, loss="cross_entropy",
+        train_unet.unet_settings("quick"),
+        image_size=64,
+        batch_size=4,
+        class_weights=(1.0, 1.0, 3.0),
+        augment=False,
+        loss="cross_entropy",
     )
     train, _, _ = train_unet.pets_data(settings, "sample")
     images, masks, weights = next(iter(train))
@@ -70,7 +76,9 @@ def test_sample_weighted_batches_are_triples_with_mean_pixel_weight_one():
 
 def test_train_val_test_are_disjoint_and_validation_is_not_the_test_split():
     settings = dataclasses.replace(
-        train_unet.unet_settings("quick"), image_size=32, batch_size=64,
+        train_unet.unet_settings("quick"),
+        image_size=32,
+        batch_size=64,
     )
     train, val, test = train_unet.pets_data(settings, "sample")
     count = [sum(int(x.shape[0]) for x, *_ in ds) for ds in (train, val, test)]
@@ -100,12 +108,19 @@ def test_pets_source_accepts_folders_and_rejects_missing_ones(tmp_path):
 def test_class_weight_flag_overrides_the_recipe_only_when_given(
     monkeypatch, flag, expected
 ):
-    recipe = dataclasses.replace(train_unet.unet_settings("quick"),
-                                 class_weights=(1.0, 1.0, 2.0))
+    recipe = dataclasses.replace(
+        train_unet.unet_settings("quick"), class_weights=(1.0, 1.0, 2.0)
+    )
     monkeypatch.setattr(train_unet, "unet_settings", lambda profile=None: recipe)
     args = argparse.Namespace(
-        profile="quick", epochs=None, image_size=None, batch_size=None, alpha=None,
-        backbone_weights=None, train_encoder=False, class_weights=flag,
+        profile="quick",
+        epochs=None,
+        image_size=None,
+        batch_size=None,
+        alpha=None,
+        backbone_weights=None,
+        train_encoder=False,
+        class_weights=flag,
     )
     settings = train_cli._unet_settings_from_args(args, "synthetic")
     assert settings.class_weights == expected

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from seglab.models.layers import all_layers
 from seglab.models.unet import SKIP_LAYERS, unet_mobilenetv2
 
 
@@ -31,7 +32,7 @@ def test_skips_come_from_the_named_layers_at_halving_sizes(small_unet):
 def test_every_batchnorm_uses_momentum_09_not_kerass_0999(small_unet):
     momenta = {
         layer.momentum
-        for layer in small_unet._flatten_layers()
+        for layer in all_layers(small_unet)
         if isinstance(layer, keras.layers.BatchNormalization)
     }
     assert momenta == {0.9}
@@ -71,15 +72,20 @@ def test_pretrained_encoder_is_loaded_and_frozen_unless_asked(tmp_path):
     )
     path = tmp_path / "encoder.weights.h5"
     source.save_weights(path)
-    frozen = unet_mobilenetv2(input_shape=(64, 64, 3), encoder_weights=str(path),
-                              alpha=0.35)
+    frozen = unet_mobilenetv2(
+        input_shape=(64, 64, 3), encoder_weights=str(path), alpha=0.35
+    )
     encoder = frozen.get_layer("encoder")
     kernel = encoder.get_layer("Conv1").get_weights()[0]
     np.testing.assert_array_equal(kernel, source.get_layer("Conv1").get_weights()[0])
     assert not encoder.trainable and frozen.encoder_weights == str(path)
     assert len(frozen.trainable_weights) < len(frozen.weights) // 2
-    tuned = unet_mobilenetv2(input_shape=(64, 64, 3), encoder_weights=str(path),
-                             alpha=0.35, trainable_encoder=True)
+    tuned = unet_mobilenetv2(
+        input_shape=(64, 64, 3),
+        encoder_weights=str(path),
+        alpha=0.35,
+        trainable_encoder=True,
+    )
     assert tuned.get_layer("encoder").trainable
 
 
@@ -99,7 +105,7 @@ def test_saved_and_loaded_model_predicts_identically(small_unet, tmp_path):
     )
     momenta = {
         layer.momentum
-        for layer in loaded._flatten_layers()
+        for layer in all_layers(loaded)
         if isinstance(layer, keras.layers.BatchNormalization)
     }
     assert momenta == {0.9}

@@ -59,13 +59,16 @@ def test_confusion_matrix_rows_are_normalised():
 
 def test_training_curves_pair_train_and_validation():
     history = pd.DataFrame(
-        {"epoch": [0, 1], "loss": [1.0, 0.5], "val_loss": [1.2, 0.8],
-         "learning_rate": [1e-3, 1e-4], "mean_iou": [0.3, 0.5]}
+        {
+            "epoch": [0, 1],
+            "loss": [1.0, 0.5],
+            "val_loss": [1.2, 0.8],
+            "learning_rate": [1e-3, 1e-4],
+            "mean_iou": [0.3, 0.5],
+        }
     )
     figure = viz.plot_training_curves(history)
-    assert [a.get_title() for a in figure.axes] == [
-        "loss", "learning rate", "mean iou"
-    ]
+    assert [a.get_title() for a in figure.axes] == ["loss", "learning rate", "mean iou"]
     assert len(figure.axes[0].lines) == 2
     with pytest.raises(KeyError, match="none of"):
         viz.plot_training_curves(history, ["accuracy"])

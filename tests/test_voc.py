@@ -231,7 +231,8 @@ def test_read_only_dataset_gets_its_labels_under_the_data_home(
     out = voc_module.convert_labels(small_voc, progress=False)
     assert out.is_relative_to(tmp_path / "home") and any(out.glob("*.png"))
     assert not raw.exists()
-    batches = voc_module.voc_dataset(small_voc, "train", image_size=32,
-                                     batch_size=2, progress=False)
+    batches = voc_module.voc_dataset(
+        small_voc, "train", image_size=32, batch_size=2, progress=False
+    )
     _, labels = next(iter(batches))
     assert labels.shape == (2, 32, 32)

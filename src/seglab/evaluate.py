@@ -80,9 +80,7 @@ PAD_IMAGE_VALUE = 0.5
 """Value (images in [0, 1]) of the padding that squares an image: neutral grey."""
 
 
-def letterbox(
-    image: tf.Tensor, size: tuple[int, int]
-) -> tuple[tf.Tensor, tf.Tensor]:
+def letterbox(image: tf.Tensor, size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
     """Fit an image into ``size`` with its aspect ratio kept, padded at the end.
 
     ``image`` ``(H, W, 3)`` uint8 (any size) is resized bilinearly so that it
@@ -99,8 +97,9 @@ def letterbox(
     content = tf.minimum(content, tf.constant(size, tf.int32))
     resized = tf.image.resize(image, content, method="bilinear") / 255.0
     padding = [[0, size[0] - content[0]], [0, size[1] - content[1]], [0, 0]]
-    padded = tf.pad(tf.cast(resized, tf.float32), padding,
-                    constant_values=PAD_IMAGE_VALUE)
+    padded = tf.pad(
+        tf.cast(resized, tf.float32), padding, constant_values=PAD_IMAGE_VALUE
+    )
     padded.set_shape([*size, 3])
     return padded, content
 
@@ -177,8 +176,9 @@ def class_map_from_logits(
     labels = tf.argmax(resized, axis=-1, output_type=tf.int32)
     if max_side is None:
         return labels
-    labels = tf.image.resize(labels[..., tf.newaxis], tf.cast(shape, tf.int32),
-                             method="nearest")
+    labels = tf.image.resize(
+        labels[..., tf.newaxis], tf.cast(shape, tf.int32), method="nearest"
+    )
     return labels[..., 0]
 
 
@@ -588,13 +588,16 @@ def original_pairs(spec: DataSpec, split: str) -> tf.data.Dataset:
         if not ids:
             raise voc.DatasetError(f"split {split!r} of {folder} is empty")
         label_dir = voc.convert_labels(folder, ids=ids, progress=False)
-        files = tf.data.Dataset.from_tensor_slices((
-            [str(folder / "JPEGImages" / f"{i}.jpg") for i in ids],
-            [str(label_dir / f"{i}.png") for i in ids],
-        ))
+        files = tf.data.Dataset.from_tensor_slices(
+            (
+                [str(folder / "JPEGImages" / f"{i}.jpg") for i in ids],
+                [str(label_dir / f"{i}.png") for i in ids],
+            )
+        )
         pairs = files.map(
             lambda image, label: (
-                pipeline.decode_image(image), pipeline.decode_label(label)
+                pipeline.decode_image(image),
+                pipeline.decode_label(label),
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )

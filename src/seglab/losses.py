@@ -349,8 +349,12 @@ def ce_dice(
     )
 
 
-LOSSES = {"cross_entropy": cross_entropy, "dice": dice, "focal": focal,
-          "ce_dice": ce_dice}
+LOSSES = {
+    "cross_entropy": cross_entropy,
+    "dice": dice,
+    "focal": focal,
+    "ce_dice": ce_dice,
+}
 """Loss factories by name (what the CLI's ``--loss`` accepts)."""
 
 

@@ -132,8 +132,13 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 class PixelAccuracy(ConfusionMatrixMetric):
     """Correct pixels / valid pixels over everything seen since the last reset."""
 
-    def __init__(self, num_classes: int, ignore_label: int = IGNORE_LABEL,
-                 name: str = "pixel_accuracy", **kwargs):
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_label: int = IGNORE_LABEL,
+        name: str = "pixel_accuracy",
+        **kwargs,
+    ):
         super().__init__(num_classes, ignore_label, name=name, **kwargs)
 
     def result(self):
@@ -146,8 +151,13 @@ class PixelAccuracy(ConfusionMatrixMetric):
 class MeanAccuracy(ConfusionMatrixMetric):
     """Mean over classes present in the truth of each class's pixel recall."""
 
-    def __init__(self, num_classes: int, ignore_label: int = IGNORE_LABEL,
-                 name: str = "mean_accuracy", **kwargs):
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_label: int = IGNORE_LABEL,
+        name: str = "mean_accuracy",
+        **kwargs,
+    ):
         super().__init__(num_classes, ignore_label, name=name, **kwargs)
 
     def result(self):
@@ -161,15 +171,21 @@ class MeanAccuracy(ConfusionMatrixMetric):
 class MeanIoU(ConfusionMatrixMetric):
     """Mean intersection over union over classes in the truth or the prediction."""
 
-    def __init__(self, num_classes: int, ignore_label: int = IGNORE_LABEL,
-                 name: str = "mean_iou", **kwargs):
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_label: int = IGNORE_LABEL,
+        name: str = "mean_iou",
+        **kwargs,
+    ):
         super().__init__(num_classes, ignore_label, name=name, **kwargs)
 
     def _iou_and_present(self):
         matrix = self._matrix()
         true_positive = tf.linalg.diag_part(matrix)
         union = (
-            tf.reduce_sum(matrix, axis=0) + tf.reduce_sum(matrix, axis=1)
+            tf.reduce_sum(matrix, axis=0)
+            + tf.reduce_sum(matrix, axis=1)
             - true_positive
         )
         return tf.math.divide_no_nan(true_positive, union), union > 0
@@ -191,8 +207,13 @@ class MeanIoU(ConfusionMatrixMetric):
 class MeanF1(ConfusionMatrixMetric):
     """Mean F1 (Dice coefficient) over classes in the truth or the prediction."""
 
-    def __init__(self, num_classes: int, ignore_label: int = IGNORE_LABEL,
-                 name: str = "mean_f1", **kwargs):
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_label: int = IGNORE_LABEL,
+        name: str = "mean_f1",
+        **kwargs,
+    ):
         super().__init__(num_classes, ignore_label, name=name, **kwargs)
 
     def result(self):
@@ -232,18 +253,21 @@ def scores_from_matrix(matrix) -> dict:
     total = matrix.sum()
     true_counts = matrix.sum(axis=1)
     present = true_counts > 0
-    recall = np.divide(np.diag(matrix), true_counts, out=np.zeros(len(matrix)),
-                       where=present)
+    recall = np.divide(
+        np.diag(matrix), true_counts, out=np.zeros(len(matrix)), where=present
+    )
     per_class = per_class_iou_from_matrix(matrix)
     per_class_f1 = per_class_f1_from_matrix(matrix)
     return {
         "pixel_accuracy": float(np.trace(matrix) / total) if total else 0.0,
         "mean_accuracy": float(recall[present].mean()) if present.any() else 0.0,
-        "mean_iou": float(np.nanmean(per_class)) if np.isfinite(per_class).any()
+        "mean_iou": float(np.nanmean(per_class))
+        if np.isfinite(per_class).any()
         else 0.0,
         "per_class_iou": per_class,
         "mean_f1": float(np.nanmean(per_class_f1))
-        if np.isfinite(per_class_f1).any() else 0.0,
+        if np.isfinite(per_class_f1).any()
+        else 0.0,
         "per_class_f1": per_class_f1,
     }
 

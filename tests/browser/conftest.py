@@ -294,8 +294,15 @@ def lab_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LabServer(f"http://127.0.0.1:{port}", token, process, exchange, log_path,
-                       scratch / "course", student_dir)
+    server = LabServer(
+        f"http://127.0.0.1:{port}",
+        token,
+        process,
+        exchange,
+        log_path,
+        scratch / "course",
+        student_dir,
+    )
     try:
         release_output, _ = release.communicate(timeout=SERVER_START_SECONDS)
         if release.returncode != 0:

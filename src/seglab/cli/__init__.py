@@ -46,18 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     data.register_info(commands)
-    data.register(_group(
-        commands, "data", "action", "ACTION",
-        help="write, download, check or convert datasets",
-    ))
-    train.register(_group(
-        commands, "train", "model", "MODEL", help="train a segmentation model",
-    ))
-    grade.register(_group(
-        commands, "grade", "grade_command", "ACTION",
-        help="nbgrader course: release assignments, solutions, autograding",
-        description="Instructor commands for the nbgrader course in autograder/.",
-    ))
+    data.register(
+        _group(
+            commands,
+            "data",
+            "action",
+            "ACTION",
+            help="write, download, check or convert datasets",
+        )
+    )
+    train.register(
+        _group(
+            commands,
+            "train",
+            "model",
+            "MODEL",
+            help="train a segmentation model",
+        )
+    )
+    grade.register(
+        _group(
+            commands,
+            "grade",
+            "grade_command",
+            "ACTION",
+            help="nbgrader course: release assignments, solutions, autograding",
+            description="Instructor commands for the nbgrader course in autograder/.",
+        )
+    )
     model.register(commands)
     bench.register(commands)
     return parser

@@ -77,4 +77,3 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="run all cases in this process (peak RSS then accumulates over the cases)",
     )
     parser.set_defaults(func=run_bench)
-

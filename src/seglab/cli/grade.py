@@ -29,79 +29,131 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the actions of the ``seglab grade`` group."""
 
     def common(sub):
-        sub.add_argument("--course", type=Path, default=DEFAULT_COURSE,
-                         help="nbgrader course folder (default: autograder)")
-        sub.add_argument("assignments", nargs="*",
-                         help="assignment names (default: all)")
+        sub.add_argument(
+            "--course",
+            type=Path,
+            default=DEFAULT_COURSE,
+            help="nbgrader course folder (default: autograder)",
+        )
+        sub.add_argument(
+            "assignments", nargs="*", help="assignment names (default: all)"
+        )
 
     sub = commands.add_parser(
         "release", help="generate_assignment for all, then validate --invert"
     )
     common(sub)
-    sub.add_argument("--no-validate", action="store_true",
-                     help="skip running the releases unsolved")
+    sub.add_argument(
+        "--no-validate", action="store_true", help="skip running the releases unsolved"
+    )
     sub.set_defaults(func=run_grade_release)
 
     sub = commands.add_parser("solutions", help="regenerate solutions/ from source")
     common(sub)
-    sub.add_argument("--output", type=Path, default=DEFAULT_SOLUTIONS,
-                     help="where to write the solutions (default: solutions)")
+    sub.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_SOLUTIONS,
+        help="where to write the solutions (default: solutions)",
+    )
     sub.set_defaults(func=run_grade_solutions)
 
     sub = commands.add_parser(
         "autograde", help="grade everything in submitted/ and export grades.csv"
     )
     common(sub)
-    sub.add_argument("--student", action="append", default=None,
-                     help="grade only this student (repeatable)")
-    sub.add_argument("--jobs", type=int, default=1,
-                     help="submissions graded at once (default 1; each has its "
-                          "own worker and sandbox)")
-    sub.add_argument("--no-sandbox", action="store_true",
-                     help="run graded kernels WITHOUT the bubblewrap sandbox "
-                          "(trusted submissions only; warns)")
+    sub.add_argument(
+        "--student",
+        action="append",
+        default=None,
+        help="grade only this student (repeatable)",
+    )
+    sub.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="submissions graded at once (default 1; each has its "
+        "own worker and sandbox)",
+    )
+    sub.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run graded kernels WITHOUT the bubblewrap sandbox "
+        "(trusted submissions only; warns)",
+    )
     sub.set_defaults(func=run_grade_autograde)
 
     sub = commands.add_parser(
-        "clear", help="give a withheld (flagged) submission its points back")
+        "clear", help="give a withheld (flagged) submission its points back"
+    )
     sub.add_argument("student", help="student id")
     sub.add_argument("assignment", help="assignment name")
-    sub.add_argument("--course", type=Path, default=DEFAULT_COURSE,
-                     help="nbgrader course folder (default: autograder)")
+    sub.add_argument(
+        "--course",
+        type=Path,
+        default=DEFAULT_COURSE,
+        help="nbgrader course folder (default: autograder)",
+    )
     sub.set_defaults(func=run_grade_clear)
 
     sub = commands.add_parser(
-        "exchange", help="release_assignment: put releases in the exchange")
+        "exchange", help="release_assignment: put releases in the exchange"
+    )
     common(sub)
-    sub.add_argument("--exchange", type=Path, default=None,
-                     help="exchange folder (default: the course config's, "
-                          "autograder/exchange)")
+    sub.add_argument(
+        "--exchange",
+        type=Path,
+        default=None,
+        help="exchange folder (default: the course config's, autograder/exchange)",
+    )
     sub.set_defaults(func=run_grade_exchange)
 
     sub = commands.add_parser(
-        "collect", help="collect submissions from the exchange into submitted/")
+        "collect", help="collect submissions from the exchange into submitted/"
+    )
     common(sub)
-    sub.add_argument("--exchange", type=Path, default=None,
-                     help="exchange folder (default: the course config's)")
+    sub.add_argument(
+        "--exchange",
+        type=Path,
+        default=None,
+        help="exchange folder (default: the course config's)",
+    )
     sub.set_defaults(func=run_grade_collect)
 
     sub = commands.add_parser(
-        "feedback", help="HTML feedback per student, hidden tests removed")
+        "feedback", help="HTML feedback per student, hidden tests removed"
+    )
     common(sub)
-    sub.add_argument("--student", action="append", default=None,
-                     help="only this student (repeatable)")
-    sub.add_argument("--release", action="store_true",
-                     help="also release the feedback to the exchange")
-    sub.add_argument("--exchange", type=Path, default=None,
-                     help="exchange folder (default: the course config's)")
+    sub.add_argument(
+        "--student",
+        action="append",
+        default=None,
+        help="only this student (repeatable)",
+    )
+    sub.add_argument(
+        "--release",
+        action="store_true",
+        help="also release the feedback to the exchange",
+    )
+    sub.add_argument(
+        "--exchange",
+        type=Path,
+        default=None,
+        help="exchange folder (default: the course config's)",
+    )
     sub.set_defaults(func=run_grade_feedback)
 
     sub = commands.add_parser(
         "student-copy",
-        help="write the students' copy: lessons, package, released assignments")
+        help="write the students' copy: lessons, package, released assignments",
+    )
     sub.add_argument("destination", type=Path, help="new (or empty) folder")
-    sub.add_argument("--course", type=Path, default=DEFAULT_COURSE,
-                     help="nbgrader course folder (default: autograder)")
+    sub.add_argument(
+        "--course",
+        type=Path,
+        default=DEFAULT_COURSE,
+        help="nbgrader course folder (default: autograder)",
+    )
     sub.set_defaults(func=run_grade_student_copy)
 
 
@@ -132,8 +184,13 @@ def run_grade_solutions(args: argparse.Namespace) -> int:
 def run_grade_autograde(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
-        results = autograde(args.course, args.assignments, args.student,
-                            sandboxed=not args.no_sandbox, jobs=args.jobs)
+        results = autograde(
+            args.course,
+            args.assignments,
+            args.student,
+            sandboxed=not args.no_sandbox,
+            jobs=args.jobs,
+        )
     except GradingError as error:
         raise _command_error(error) from error
     seconds = time.perf_counter() - start
@@ -156,9 +213,11 @@ def run_grade_clear(args: argparse.Namespace) -> int:
         entry = clear(args.course, args.assignment, args.student)
     except GradingError as error:
         raise _command_error(error) from error
-    print(f"cleared {args.assignment} / {args.student}: score {entry['score']:g} "
-          f"(was withheld for {len(entry['findings'])} finding(s)); "
-          f"{args.course / GRADES_CSV} updated")
+    print(
+        f"cleared {args.assignment} / {args.student}: score {entry['score']:g} "
+        f"(was withheld for {len(entry['findings'])} finding(s)); "
+        f"{args.course / GRADES_CSV} updated"
+    )
     return 0
 
 
@@ -167,8 +226,9 @@ def run_grade_exchange(args: argparse.Namespace) -> int:
         root = release_to_exchange(args.course, args.assignments, args.exchange)
     except GradingError as error:
         raise _command_error(error) from error
-    print(f"released to the exchange {root}; students fetch them in the "
-          "Assignment List")
+    print(
+        f"released to the exchange {root}; students fetch them in the Assignment List"
+    )
     return 0
 
 
@@ -178,15 +238,15 @@ def run_grade_collect(args: argparse.Namespace) -> int:
     except GradingError as error:
         raise _command_error(error) from error
     for name, students in found.items():
-        print(f"{name}: {len(students)} submission(s) in "
-              f"{args.course / 'submitted'}")
+        print(f"{name}: {len(students)} submission(s) in {args.course / 'submitted'}")
     return 0
 
 
 def run_grade_feedback(args: argparse.Namespace) -> int:
     try:
-        written = generate_feedback(args.course, args.assignments, args.student,
-                                    args.release, args.exchange)
+        written = generate_feedback(
+            args.course, args.assignments, args.student, args.release, args.exchange
+        )
     except GradingError as error:
         raise _command_error(error) from error
     for path in written:
@@ -201,6 +261,8 @@ def run_grade_student_copy(args: argparse.Namespace) -> int:
         written = student_copy(args.destination, args.course)
     except GradingError as error:
         raise _command_error(error) from error
-    print(f"wrote the students' copy to {args.destination}: "
-          + ", ".join(p.name for p in written))
+    print(
+        f"wrote the students' copy to {args.destination}: "
+        + ", ".join(p.name for p in written)
+    )
     return 0

@@ -92,7 +92,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         resize = model_info.trained_resize(args.model)
         pairs = evaluate.original_pairs(spec, args.split)
         result = evaluate.evaluate_original_size(
-            model, pairs, size, num_classes, batch_size=args.batch_size,
+            model,
+            pairs,
+            size,
+            num_classes,
+            batch_size=args.batch_size,
             resize=resize,
         )
     except (FileNotFoundError, ValueError, DatasetError) as error:
@@ -162,7 +166,10 @@ def run_export(args: argparse.Namespace) -> int:
             args.model, model.input_shape[1:3], args.image_size
         )
         out = export.export_saved_model(
-            model, out, image_size=size, force=args.force,
+            model,
+            out,
+            image_size=size,
+            force=args.force,
             resize=model_info.trained_resize(args.model),
         )
     except (FileNotFoundError, FileExistsError, ValueError) as error:

@@ -35,7 +35,8 @@ def _register_deeplabv3(models: argparse._SubParsersAction) -> None:
         "logs/ (TensorBoard) and metrics.json to --out.",
     )
     parser.add_argument(
-        "--data", default=None,
+        "--data",
+        default=None,
         help="'synthetic' (built-in, the quick default) or 'voc:DIR' (a folder "
         "holding VOCdevkit/VOC2012)",
     )
@@ -47,20 +48,22 @@ def _register_deeplabv3(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone-weights", choices=("imagenet", "none"))
     parser.add_argument("--optimizer", choices=("sgd", "adam"))
     parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--loss", choices=("cross_entropy", "dice", "focal", "ce_dice"))
     parser.add_argument(
-        "--loss", choices=("cross_entropy", "dice", "focal", "ce_dice")
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None,
+        "--out",
+        type=Path,
+        default=None,
         help="output folder (default: runs/deeplabv3-<profile>)",
     )
     parser.add_argument(
-        "--xla", action="store_true",
+        "--xla",
+        action="store_true",
         help="compile the training step with XLA (often faster on a GPU, "
         "slower on a CPU)",
     )
     parser.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue a killed run from its last finished epoch in --out",
     )
     parser.set_defaults(func=run_train_deeplabv3)
@@ -137,8 +140,13 @@ def run_train_deeplabv3(args: argparse.Namespace) -> int:
 
     try:
         result = train.deeplab.train_deeplab(
-            settings, data_root, out, data_description=description,
-            resume=args.resume, jit_compile=args.xla, strategy=strategy,
+            settings,
+            data_root,
+            out,
+            data_description=description,
+            resume=args.resume,
+            jit_compile=args.xla,
+            strategy=strategy,
         )
     except DatasetError as error:
         raise CommandError(f"--data: {error}") from None
@@ -156,7 +164,8 @@ def _register_unet(models: argparse._SubParsersAction) -> None:
         "unet", help="U-Net (MobileNetV2 encoder) on Oxford-IIIT Pet"
     )
     parser.add_argument(
-        "--data", default=None,
+        "--data",
+        default=None,
         help="sample (300 real photos shipped with seglab; the quick profile's "
         "default) | pets:DIR (a raw Oxford-IIIT Pet folder; the full profile's "
         "default is <data home>/pets) | tfds | synthetic (drawn stand-ins)",

@@ -68,9 +68,10 @@ def random_scale_crop_flip(
     # the padded canvas is at least the crop; draw the crop's corner in it
     canvas = tf.maximum(new_shape, size)
     limit = tf.concat([canvas - size + 1, [1]], axis=0)
-    offset = tf.random.stateless_uniform(
-        [3], seeds[1], maxval=tf.int32.max, dtype=tf.int32
-    ) % limit
+    offset = (
+        tf.random.stateless_uniform([3], seeds[1], maxval=tf.int32.max, dtype=tf.int32)
+        % limit
+    )
     flip = tf.random.stateless_uniform([], seeds[2], minval=0, maxval=1.0) < 0.5
     rows = _crop_axis(offset[0], size[0], in_shape[0], new_shape[0], flip=False)
     cols = _crop_axis(offset[1], size[1], in_shape[1], new_shape[1], flip=flip)

@@ -152,9 +152,7 @@ def _raw_pairs(root: Path, split: str, report: bool) -> tuple[tf.data.Dataset, i
     return pairs, len(names)
 
 
-def _tfds_pairs(
-    split: str, data_dir: str | None
-) -> tuple[tf.data.Dataset, int | None]:
+def _tfds_pairs(split: str, data_dir: str | None) -> tuple[tf.data.Dataset, int | None]:
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(TFDS_NAME, data_dir=data_dir)

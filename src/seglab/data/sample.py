@@ -115,9 +115,7 @@ def _name_key(name: str, salt: str) -> tuple[int, str]:
     return zlib.crc32(f"{salt}:{name}".encode()), name
 
 
-def stratified_pick(
-    rows: Sequence[str], per_group: int | float, salt: str
-) -> set[str]:
+def stratified_pick(rows: Sequence[str], per_group: int | float, salt: str) -> set[str]:
     """Names picked from each breed of ``rows`` (list lines), in a fixed order.
 
     ``per_group``: a count per breed, or a fraction of each breed (rounded,
@@ -208,16 +206,21 @@ def make_pets_sample(
             image = image.convert("RGB")
             size = _downsized(image.size, max_side)
             small = image.resize(size, Image.Resampling.LANCZOS)
-        small.save(out / "images" / f"{name}.jpg", format="JPEG", quality=quality,
-                   optimize=True)
+        small.save(
+            out / "images" / f"{name}.jpg",
+            format="JPEG",
+            quality=quality,
+            optimize=True,
+        )
         with Image.open(raw / "annotations" / "trimaps" / f"{name}.png") as trimap:
             if trimap.size != image.size:
                 raise ValueError(
                     f"trimap of {name} is {trimap.size}, its image {image.size}"
                 )
             labels = trimap.convert("L").resize(size, Image.Resampling.NEAREST)
-        labels.save(out / "annotations" / "trimaps" / f"{name}.png", format="PNG",
-                    optimize=True)
+        labels.save(
+            out / "annotations" / "trimaps" / f"{name}.png", format="PNG", optimize=True
+        )
     test = stratified_pick(rows, test_per_breed, salt="seglab-sample-test")
     annotations = out / "annotations"
     lines = {
@@ -232,9 +235,13 @@ def make_pets_sample(
         shutil.copyfile(readme, annotations / "README")
     (out / LICENSE_FILE).write_text(
         LICENSE_TEXT.format(
-            count=len(rows), breeds=", ".join(breeds), max_side=max_side,
-            quality=quality, trainval=len(lines["trainval.txt"]),
-            test=len(lines["test.txt"]), test_per_breed=test_per_breed,
+            count=len(rows),
+            breeds=", ".join(breeds),
+            max_side=max_side,
+            quality=quality,
+            trainval=len(lines["trainval.txt"]),
+            test=len(lines["test.txt"]),
+            test_per_breed=test_per_breed,
         )
     )
     marker = {

@@ -137,7 +137,8 @@ def _notes_from_autograded(notebook_path: Path) -> list[str]:
 
 
 _EXCEPTION_LINE = re.compile(
-    r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))(?::\s*(.*))?$")
+    r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))(?::\s*(.*))?$"
+)
 
 
 def _real_exception(text: str) -> str:
@@ -271,8 +272,9 @@ def autograde(
                 running.remove(pending)
                 pending.stop(reaper, [p.pid for p in running])
                 report(_finish(course, pending))
-    order = {(n, s): i for i, (n, s) in enumerate(
-        (n, s) for n in names for s in found[n])}
+    order = {
+        (n, s): i for i, (n, s) in enumerate((n, s) for n in names for s in found[n])
+    }
     results.sort(key=lambda r: order[(r.assignment, r.student)])
     if export:
         export_grades(course)
@@ -289,7 +291,8 @@ def _sandbox_mode(sandboxed: bool) -> str:
             "grading WITHOUT a sandbox (--no-sandbox): submitted code runs with "
             "your rights and can read and change the course, the gradebook and "
             "your files; grade only submissions you trust this way",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning,
+            stacklevel=3,
         )
         return "off"
     try:
@@ -391,8 +394,10 @@ class _Pending:
         import psutil
 
         if self.process.is_alive():
-            self.problem = (f"grading took longer than "
-                            f"{self.deadline - self.started:.0f} s and was stopped")
+            self.problem = (
+                f"grading took longer than "
+                f"{self.deadline - self.started:.0f} s and was stopped"
+            )
             try:
                 tree = psutil.Process(self.pid)
                 for child in tree.children(recursive=True) + [tree]:
@@ -433,12 +438,15 @@ def _start(course, name, student, expected, releases, mode) -> _Pending:
     prepared = submission_module.prepare(submitted, releases)
     notes.extend(prepared.notes)
     if prepared.ignored_files:
-        notes.append("files the kernel did not get: "
-                     + ", ".join(prepared.ignored_files[:10]))
+        notes.append(
+            "files the kernel did not get: " + ", ".join(prepared.ignored_files[:10])
+        )
     for notebook_id in prepared.notebooks:
         path = submitted / f"{notebook_id}.ipynb"
-        originals = [course / folder / name / f"{notebook_id}.ipynb"
-                     for folder in ("source", "release")]
+        originals = [
+            course / folder / name / f"{notebook_id}.ipynb"
+            for folder in ("source", "release")
+        ]
         if path.exists():
             try:
                 notes.extend(_edited_cells(originals, path))
@@ -446,20 +454,37 @@ def _start(course, name, student, expected, releases, mode) -> _Pending:
                 pass
     findings = withhold.scan(prepared.notebooks, releases)
     submission_module.stage(prepared, submitted, scratch / "submitted" / student / name)
-    request = {"course": str(course.resolve()), "assignment": name,
-               "student": student, "submitted": str(scratch / "submitted"),
-               "sandbox": mode, "db_url": _db_url(course)}
+    request = {
+        "course": str(course.resolve()),
+        "assignment": name,
+        "student": student,
+        "submitted": str(scratch / "submitted"),
+        "sandbox": mode,
+        "db_url": _db_url(course),
+    }
     request_path = scratch / "REQUEST"
     request_path.write_text(json.dumps(request))
     # Forked on Linux (nbgrader is already imported: seconds saved per
     # submission; this process has no other threads), a fresh one elsewhere.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     process = multiprocessing.get_context(method).Process(
-        target=worker_module.child_main, args=(str(request_path),), daemon=False)
+        target=worker_module.child_main, args=(str(request_path),), daemon=False
+    )
     process.start()
     deadline = started + _worker_timeout(max(1, len(expected)))
-    return _Pending(name, student, expected, releases, scratch_dir, prepared,
-                    findings, notes, process, started, deadline)
+    return _Pending(
+        name,
+        student,
+        expected,
+        releases,
+        scratch_dir,
+        prepared,
+        findings,
+        notes,
+        process,
+        started,
+        deadline,
+    )
 
 
 def _worker_result(pending: _Pending) -> dict:
@@ -469,8 +494,9 @@ def _worker_result(pending: _Pending) -> dict:
         result = json.loads(result_path.read_text())
     else:
         log = folder / "worker.log"
-        tail = log.read_bytes()[-20_000:].decode(errors="replace") if log.exists() \
-            else ""
+        tail = (
+            log.read_bytes()[-20_000:].decode(errors="replace") if log.exists() else ""
+        )
         result = {"success": False, "log": tail, "error": pending.problem}
     return result
 
@@ -487,8 +513,10 @@ def _finish(course, pending: _Pending) -> SubmissionResult:
     seconds = time.monotonic() - pending.started
     notes.extend(_notes_from_log(result.get("log") or ""))
     if pending.leftovers:
-        notes.append(f"{len(pending.leftovers)} process(es) left running after "
-                     "grading were killed")
+        notes.append(
+            f"{len(pending.leftovers)} process(es) left running after "
+            "grading were killed"
+        )
     for notebook_id in pending.expected:
         autograded = course / "autograded" / student / name / f"{notebook_id}.ipynb"
         notes.extend(_notes_from_autograded(autograded))
@@ -497,11 +525,15 @@ def _finish(course, pending: _Pending) -> SubmissionResult:
         try:
             submission = gradebook.find_submission(name, student)
         except MissingEntry:
-            notes.append(_failure_reason(result) if not success else
-                         "nbgrader recorded no submission")
+            notes.append(
+                _failure_reason(result)
+                if not success
+                else "nbgrader recorded no submission"
+            )
             max_score = float(gradebook.find_assignment(name).max_score)
-            return SubmissionResult(name, student, False, 0.0, max_score, seconds,
-                                    notes)
+            return SubmissionResult(
+                name, student, False, 0.0, max_score, seconds, notes
+            )
         if not success:
             notes.append(_failure_reason(result))
             # Whatever ran before the failure does not count: zero every grade
@@ -511,11 +543,13 @@ def _finish(course, pending: _Pending) -> SubmissionResult:
                     grade.auto_score = 0.0
                     grade.needs_manual_grade = True
             gradebook.db.commit()
-        withheld = withhold.apply(course, gradebook, submission, pending.findings,
-                                  pending.prepared.notebooks)
+        withheld = withhold.apply(
+            course, gradebook, submission, pending.findings, pending.prepared.notebooks
+        )
         score, max_score = float(submission.score), float(submission.max_score)
-    return SubmissionResult(name, student, success, score, max_score, seconds,
-                            notes, withheld)
+    return SubmissionResult(
+        name, student, success, score, max_score, seconds, notes, withheld
+    )
 
 
 def clear(course: Path, assignment: str, student: str) -> dict:
@@ -533,7 +567,8 @@ def clear(course: Path, assignment: str, student: str) -> dict:
         except MissingEntry:
             raise GradingError(
                 f"the gradebook has no submission of {assignment} by {student}: "
-                "grade it first with `seglab grade autograde`") from None
+                "grade it first with `seglab grade autograde`"
+            ) from None
         score = float(gradebook.find_submission(assignment, student).score)
     export_grades(course)
     report = course / REPORT_CSV
@@ -561,8 +596,15 @@ def export_grades(course: Path, destination: Path | None = None) -> Path:
     return destination
 
 
-REPORT_HEADER = ["assignment", "student_id", "status", "score", "max_score",
-                 "seconds", "notes"]
+REPORT_HEADER = [
+    "assignment",
+    "student_id",
+    "status",
+    "score",
+    "max_score",
+    "seconds",
+    "notes",
+]
 
 
 def write_report(results: Sequence[SubmissionResult], path: Path) -> Path:
@@ -579,13 +621,16 @@ def write_report(results: Sequence[SubmissionResult], path: Path) -> Path:
                 rows = {(row[0], row[1]): row for row in reader if len(row) >= 2}
     for r in results:
         rows[(r.assignment, r.student)] = [
-            r.assignment, r.student, r.status, f"{r.score:g}", f"{r.max_score:g}",
-            f"{r.seconds:.1f}", " | ".join(([r.withheld] if r.withheld else [])
-                                           + r.notes)]
+            r.assignment,
+            r.student,
+            r.status,
+            f"{r.score:g}",
+            f"{r.max_score:g}",
+            f"{r.seconds:.1f}",
+            " | ".join(([r.withheld] if r.withheld else []) + r.notes),
+        ]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(REPORT_HEADER)
         writer.writerows(rows[key] for key in sorted(rows))
     return path
-
-

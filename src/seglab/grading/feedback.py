@@ -21,8 +21,9 @@ CODE_LINE = re.compile(r"^(\s*-*>?\s*)(\d+)( .*)?$")
 HIDDEN_MESSAGE = "a hidden test failed (its code is not shown)"
 
 
-def hidden_lines(source: str, begin: str = "BEGIN HIDDEN TESTS",
-                 end: str = "END HIDDEN TESTS") -> set[str]:
+def hidden_lines(
+    source: str, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS"
+) -> set[str]:
     """The stripped, non-empty lines between the hidden-test delimiters."""
     lines, inside = set(), False
     for line in source.splitlines():
@@ -67,20 +68,23 @@ class ScrubHiddenTracebacks(NbGraderPreprocessor):
         """Scrub one cell's error outputs using its own hidden tests."""
         if cell.cell_type != "code":
             return cell, resources
-        hidden = hidden_lines(cell.source, self.begin_test_delimeter,
-                              self.end_test_delimeter)
+        hidden = hidden_lines(
+            cell.source, self.begin_test_delimeter, self.end_test_delimeter
+        )
         if not hidden:
             return cell, resources
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue
-            frames, failed_hidden = scrub_traceback(list(output.get("traceback", [])),
-                                                    hidden)
+            frames, failed_hidden = scrub_traceback(
+                list(output.get("traceback", [])), hidden
+            )
             if failed_hidden:
                 output["evalue"] = HIDDEN_MESSAGE
                 last = output.get("ename", "Error") + ":"
-                frames = [f for f in frames
-                          if not ANSI.sub("", f).strip().startswith(last)]
+                frames = [
+                    f for f in frames if not ANSI.sub("", f).strip().startswith(last)
+                ]
                 frames.append(f"{output.get('ename', 'Error')}: {HIDDEN_MESSAGE}")
             output["traceback"] = frames
         return cell, resources

@@ -42,22 +42,65 @@ _WATCHED_PACKAGES = ("numpy", "seglab")
 and for seglab also its constants (``palette.IGNORE_LABEL``, ``VOC_COLORMAP``)."""
 
 _SHELL_METHODS = (
-    "run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell",
-    "transform_ast", "should_run_async", "showtraceback", "ex", "ev",
+    "run_cell",
+    "run_cell_async",
+    "run_ast_nodes",
+    "run_code",
+    "transform_cell",
+    "transform_ast",
+    "should_run_async",
+    "showtraceback",
+    "ex",
+    "ev",
 )
 _TEST_BUILTINS = (
-    "type", "isinstance", "issubclass", "len", "set", "frozenset", "str", "bool",
-    "int", "float", "tuple", "list", "dict", "range", "sorted", "zip", "any",
-    "all", "abs", "next", "iter", "repr", "AssertionError", "ValueError",
-    "object", "print", "super", "hasattr", "getattr", "enumerate",
+    "type",
+    "isinstance",
+    "issubclass",
+    "len",
+    "set",
+    "frozenset",
+    "str",
+    "bool",
+    "int",
+    "float",
+    "tuple",
+    "list",
+    "dict",
+    "range",
+    "sorted",
+    "zip",
+    "any",
+    "all",
+    "abs",
+    "next",
+    "iter",
+    "repr",
+    "AssertionError",
+    "ValueError",
+    "object",
+    "print",
+    "super",
+    "hasattr",
+    "getattr",
+    "enumerate",
 )
 """Built-ins the test cells call: the notebook must not rebind them."""
 
 _KERNEL_BUILTINS = ("input", "raw_input")
 """Built-ins the Jupyter kernel itself replaces for every cell it runs."""
 
-_INTEGER_TYPES = (int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
-                  np.uint32, np.uint64)
+_INTEGER_TYPES = (
+    int,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+)
 _FLOAT_TYPES = (float, np.float16, np.float32, np.float64)
 
 
@@ -101,8 +144,10 @@ def _constant_parts(value: Any) -> tuple:
 def _same(recorded: tuple, now: tuple) -> bool:
     if len(recorded) != len(now):
         return False
-    return all(a == b if type(a) is bytes else a is b
-               for a, b in zip(recorded, now, strict=True))
+    return all(
+        a == b if type(a) is bytes else a is b
+        for a, b in zip(recorded, now, strict=True)
+    )
 
 
 def _shell():
@@ -130,33 +175,50 @@ def _shell_state(shell) -> dict[str, Any]:
     for event, callbacks in shell.events.callbacks.items():
         state[f"events.{event}"] = list(callbacks)
     for name in _SHELL_METHODS:
-        state[f"shell.{name}"] = [getattr(type(shell), name, None),
-                                  vars(shell).get(name)]
+        state[f"shell.{name}"] = [
+            getattr(type(shell), name, None),
+            vars(shell).get(name),
+        ]
     return state
 
 
 class Guard:
     """State recorded before student code ran, and strict checks for the tests."""
 
-    __slots__ = ("_builtins", "_first", "_modules", "_namespace_modules", "_shell",
-                 "_shell_state", "_sys_hooks", "array_equal", "allclose", "isclose",
-                 "isnan")
+    __slots__ = (
+        "_builtins",
+        "_first",
+        "_modules",
+        "_namespace_modules",
+        "_shell",
+        "_shell_state",
+        "_sys_hooks",
+        "array_equal",
+        "allclose",
+        "isclose",
+        "isnan",
+    )
 
     def __init__(self, namespace: Mapping[str, Any]):
         self._shell = _shell()
         # Captured in the first cell of a fresh kernel (the input history holds
         # an empty entry and this cell), or code ran before it.
-        self._first = (self._shell is None
-                       or len(self._shell.history_manager.input_hist_raw) <= 2)
-        self._builtins = {name: value for name, value in vars(builtins).items()
-                          if name not in _KERNEL_BUILTINS}
+        self._first = (
+            self._shell is None or len(self._shell.history_manager.input_hist_raw) <= 2
+        )
+        self._builtins = {
+            name: value
+            for name, value in vars(builtins).items()
+            if name not in _KERNEL_BUILTINS
+        }
         self._modules = {
             name: (module, _module_record(module, name.startswith("seglab")))
             for name, module in list(sys.modules.items())
             if module is not None and name.split(".")[0] in _WATCHED_PACKAGES
         }
         self._namespace_modules = {
-            name: value for name, value in namespace.items()
+            name: value
+            for name, value in namespace.items()
             if isinstance(value, types.ModuleType) and not name.startswith("_")
         }
         self._shell_state = _shell_state(self._shell)
@@ -168,24 +230,34 @@ class Guard:
 
     @staticmethod
     def _hooks() -> tuple:
-        return (sys.displayhook, sys.gettrace(), sys.getprofile(), sys.modules,
-                sys.meta_path[:], sys.path_hooks[:], builtins.__import__)
+        return (
+            sys.displayhook,
+            sys.gettrace(),
+            sys.getprofile(),
+            sys.modules,
+            sys.meta_path[:],
+            sys.path_hooks[:],
+            builtins.__import__,
+        )
 
     # -- the check every test cell runs first ------------------------------
     def problems(self, namespace: Mapping[str, Any]) -> list[str]:
         """What changed since :func:`capture`, one line each (empty: nothing)."""
         found = []
         if not self._first:
-            found.append("code ran before the set-up cell: restart the kernel and "
-                         "run the whole notebook from the top (Kernel -> Restart "
-                         "and Run All)")
+            found.append(
+                "code ran before the set-up cell: restart the kernel and "
+                "run the whole notebook from the top (Kernel -> Restart "
+                "and Run All)"
+            )
         for name, value in self._builtins.items():
             if vars(builtins).get(name) is not value:
                 found.append(f"the built-in {name} was replaced")
         for name in _TEST_BUILTINS:
             if name in namespace:
-                found.append(f"the notebook rebinds the built-in {name!r}; "
-                             "rename your variable")
+                found.append(
+                    f"the notebook rebinds the built-in {name!r}; rename your variable"
+                )
         for name, module in self._namespace_modules.items():
             if namespace.get(name) is not module:
                 found.append(f"{name} no longer names the module {module.__name__}")
@@ -199,9 +271,15 @@ class Guard:
                 if attr not in now or not _same(before, describe(now[attr])):
                     found.append(f"{name}.{attr} was changed")
         hooks = self._hooks()
-        names = ("sys.displayhook", "the trace function",
-                 "the profile function", "sys.modules", "sys.meta_path",
-                 "sys.path_hooks", "__import__")
+        names = (
+            "sys.displayhook",
+            "the trace function",
+            "the profile function",
+            "sys.modules",
+            "sys.meta_path",
+            "sys.path_hooks",
+            "__import__",
+        )
         for name, before, after in zip(names, self._sys_hooks, hooks, strict=True):
             same = before == after if isinstance(before, list) else before is after
             if not same:
@@ -226,22 +304,28 @@ class Guard:
 
     # -- strict answer types -----------------------------------------------
     @staticmethod
-    def array(value: Any, kinds: str = "biuf", shape: Iterable[int] | None = None,
-              name: str = "the answer") -> np.ndarray:
+    def array(
+        value: Any,
+        kinds: str = "biuf",
+        shape: Iterable[int] | None = None,
+        name: str = "the answer",
+    ) -> np.ndarray:
         """``value`` if it is a plain ``numpy.ndarray`` of the right kind and shape.
 
         ``kinds``: allowed dtype kinds (``"iu"`` integers, ``"f"`` floats, ``"b"``
         booleans). Subclasses of ``ndarray`` and ``object`` arrays are refused.
         """
         if type(value) is not np.ndarray:
-            raise GuardError(f"{name} must be a NumPy array (numpy.ndarray), "
-                             f"got {type(value).__name__}")
+            raise GuardError(
+                f"{name} must be a NumPy array (numpy.ndarray), "
+                f"got {type(value).__name__}"
+            )
         if type(value.dtype) not in _DTYPE_CLASSES or value.dtype.kind not in kinds:
-            raise GuardError(f"{name} has dtype {value.dtype}; expected kind "
-                             f"{' or '.join(kinds)}")
+            raise GuardError(
+                f"{name} has dtype {value.dtype}; expected kind {' or '.join(kinds)}"
+            )
         if shape is not None and value.shape != tuple(shape):
-            raise GuardError(f"{name} has shape {value.shape}, expected "
-                             f"{tuple(shape)}")
+            raise GuardError(f"{name} has shape {value.shape}, expected {tuple(shape)}")
         return value
 
     @staticmethod
@@ -269,8 +353,9 @@ class Guard:
     def boolean(value: Any, name: str = "the answer") -> bool:
         """``value`` if it is exactly ``True`` or ``False``."""
         if type(value) is not bool:
-            raise GuardError(f"{name} must be True or False, got "
-                             f"{type(value).__name__}")
+            raise GuardError(
+                f"{name} must be True or False, got {type(value).__name__}"
+            )
         return value
 
     @classmethod
@@ -286,8 +371,10 @@ class Guard:
         if type(value) is np.ndarray:
             return [int(v) for v in cls.array(value, "iu", name=name).ravel()]
         if type(value) not in (list, tuple):
-            raise GuardError(f"{name} must be an array, list or tuple of integers, "
-                             f"got {type(value).__name__}")
+            raise GuardError(
+                f"{name} must be an array, list or tuple of integers, "
+                f"got {type(value).__name__}"
+            )
         return [cls.integer(v, f"each item of {name}") for v in value]
 
 

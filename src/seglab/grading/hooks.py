@@ -97,13 +97,30 @@ transformer touches) right before every test cell: undoes what would stop a
 test cell from running as written or hide its failure."""
 
 GUARD_NAMES = {
-    "SHELL_METHODS": ("run_cell", "run_cell_async", "run_ast_nodes", "run_code",
-                      "transform_cell", "transform_ast", "should_run_async",
-                      "user_expressions", "showtraceback", "_showtraceback",
-                      "showsyntaxerror", "_run_cell"),
+    "SHELL_METHODS": (
+        "run_cell",
+        "run_cell_async",
+        "run_ast_nodes",
+        "run_code",
+        "transform_cell",
+        "transform_ast",
+        "should_run_async",
+        "user_expressions",
+        "showtraceback",
+        "_showtraceback",
+        "showsyntaxerror",
+        "_run_cell",
+    ),
     "KERNEL_METHODS": ("do_execute", "execute_request", "send_response"),
-    "KEPT_MODULES": ("IPython", "ipykernel", "matplotlib", "matplotlib_inline",
-                     "ipywidgets", "comm", "jupyter_client"),
+    "KEPT_MODULES": (
+        "IPython",
+        "ipykernel",
+        "matplotlib",
+        "matplotlib_inline",
+        "ipywidgets",
+        "comm",
+        "jupyter_client",
+    ),
 }
 
 
@@ -143,9 +160,9 @@ class CappedExecute(Execute):
     max_notebook_chars = Integer(
         4_000_000, help="characters of output stored per notebook"
     ).tag(config=True)
-    max_notebook_outputs = Integer(
-        1_000, help="outputs stored per notebook"
-    ).tag(config=True)
+    max_notebook_outputs = Integer(1_000, help="outputs stored per notebook").tag(
+        config=True
+    )
     time_budget = Integer(
         60, help="seconds all student-influenced cells of a notebook may run in total"
     ).tag(config=True)
@@ -181,16 +198,23 @@ class CappedExecute(Execute):
 
         nonce = secrets.token_hex(12)
         try:
-            msg_id = self.kc.execute("", silent=True, store_history=False,
-                                     user_expressions={"g": guard_expression(nonce)})
+            msg_id = self.kc.execute(
+                "",
+                silent=True,
+                store_history=False,
+                user_expressions={"g": guard_expression(nonce)},
+            )
             reply = self.wait_for_reply(msg_id)
         except Exception as error:  # noqa: BLE001 (any failure means no guard)
             return f"the grading guard could not run: {type(error).__name__}"
-        result = ((reply or {}).get("content", {}).get("user_expressions", {})
-                  .get("g", {}))
+        result = (
+            (reply or {}).get("content", {}).get("user_expressions", {}).get("g", {})
+        )
         if result.get("data", {}).get("text/plain") != repr(nonce):
-            return ("the grading guard could not run: the kernel was changed "
-                    f"({result.get('ename', 'no answer')})")
+            return (
+                "the grading guard could not run: the kernel was changed "
+                f"({result.get('ename', 'no answer')})"
+            )
         return ""
 
     def preprocess_cell(self, cell, resources, index):
@@ -201,23 +225,35 @@ class CappedExecute(Execute):
         cannot run is not run and scores 0.
         """
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if (cell.cell_type == "code" and meta.get("grade") and meta.get("locked")
-                and not meta.get("solution") and getattr(self, "kc", None)
-                is not None):
+        if (
+            cell.cell_type == "code"
+            and meta.get("grade")
+            and meta.get("locked")
+            and not meta.get("solution")
+            and getattr(self, "kc", None) is not None
+        ):
             problem = self._guard()
             if problem:
-                cell.outputs = [nbformat.v4.new_output(
-                    "error", ename=GUARD_ENAME, evalue=problem, traceback=[])]
+                cell.outputs = [
+                    nbformat.v4.new_output(
+                        "error", ename=GUARD_ENAME, evalue=problem, traceback=[]
+                    )
+                ]
                 cell.execution_count = None
                 return cell, resources
         if not self._budgeted(cell):
             return super().preprocess_cell(cell, resources, index)
         used = getattr(self, "_budget_used", 0.0)
         if used >= self.time_budget:
-            cell.outputs = [nbformat.v4.new_output(
-                "error", ename=BUDGET_ENAME,
-                evalue=f"not run: the notebook used its {self.time_budget} s "
-                       "time budget", traceback=[])]
+            cell.outputs = [
+                nbformat.v4.new_output(
+                    "error",
+                    ename=BUDGET_ENAME,
+                    evalue=f"not run: the notebook used its {self.time_budget} s "
+                    "time budget",
+                    traceback=[],
+                )
+            ]
             cell.execution_count = None
             return cell, resources
         start = time.monotonic()
@@ -247,13 +283,19 @@ class CappedExecute(Execute):
             if msg_type in ("error", "execute_result"):
                 self._kept_kinds.add((cell_index, msg_type))
             self._output_chars[cell_index] = (
-                self._output_chars.get(cell_index, 0) + size)
+                self._output_chars.get(cell_index, 0) + size
+            )
             self._output_counts[cell_index] = self._output_counts.get(cell_index, 0) + 1
             self._notebook_chars += size
             self._notebook_outputs += 1
             return super().output(outs, msg, display_id, cell_index)
-        if msg_type in ("stream", "display_data", "error", "execute_result",
-                        "update_display_data"):
+        if msg_type in (
+            "stream",
+            "display_data",
+            "error",
+            "execute_result",
+            "update_display_data",
+        ):
             name = str(content.get("name", "stdout"))
             if msg_type == "stream" and name not in ("stdout", "stderr"):
                 name = "stdout"
@@ -285,5 +327,3 @@ def solution_preprocessors() -> list:
 
     defaults = GenerateSolution.class_traits()["preprocessors"].make_dynamic_default()
     return [step for step in defaults if step is not Execute]
-
-

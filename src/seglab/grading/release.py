@@ -138,9 +138,11 @@ def _exchange_config(course: Path, exchange: Path | None):
     return config
 
 
-def release_to_exchange(course: Path = DEFAULT_COURSE,
-                        assignments: Iterable[str] | None = None,
-                        exchange: Path | None = None) -> Path:
+def release_to_exchange(
+    course: Path = DEFAULT_COURSE,
+    assignments: Iterable[str] | None = None,
+    exchange: Path | None = None,
+) -> Path:
     """``nbgrader release_assignment`` for each assignment; the exchange folder."""
     from nbgrader.apps import NbGraderAPI
 
@@ -158,8 +160,11 @@ def release_to_exchange(course: Path = DEFAULT_COURSE,
     return Path(config.Exchange.root)
 
 
-def collect(course: Path = DEFAULT_COURSE, assignments: Iterable[str] | None = None,
-            exchange: Path | None = None) -> dict[str, list[str]]:
+def collect(
+    course: Path = DEFAULT_COURSE,
+    assignments: Iterable[str] | None = None,
+    exchange: Path | None = None,
+) -> dict[str, list[str]]:
     """``nbgrader collect``: copy submissions from the exchange to ``submitted/``."""
     from nbgrader.apps import NbGraderAPI
 
@@ -170,15 +175,20 @@ def collect(course: Path = DEFAULT_COURSE, assignments: Iterable[str] | None = N
     api = NbGraderAPI(config=_exchange_config(course, exchange))
     for name in names:
         check_result(api.collect(name), f"collect {name}")
-    return {name: students for name, students in submissions(course).items()
-            if name in names}
+    return {
+        name: students
+        for name, students in submissions(course).items()
+        if name in names
+    }
 
 
-def generate_feedback(course: Path = DEFAULT_COURSE,
-                      assignments: Iterable[str] | None = None,
-                      students: Iterable[str] | None = None,
-                      release_feedback: bool = False,
-                      exchange: Path | None = None) -> list[Path]:
+def generate_feedback(
+    course: Path = DEFAULT_COURSE,
+    assignments: Iterable[str] | None = None,
+    students: Iterable[str] | None = None,
+    release_feedback: bool = False,
+    exchange: Path | None = None,
+) -> list[Path]:
     """HTML feedback per student (``feedback/<student>/<assignment>/*.html``).
 
     Hidden tests and the traceback lines that show them are removed (see
@@ -193,38 +203,57 @@ def generate_feedback(course: Path = DEFAULT_COURSE,
     names = select_assignments(
         source_assignments(course), assignments, f"{course}/source"
     )
-    config = _exchange_config(course, exchange) if release_feedback else \
-        load_config(course)
+    config = (
+        _exchange_config(course, exchange) if release_feedback else load_config(course)
+    )
     wanted = set(students) if students else None
     autograded = course / "autograded"
     written = []
     for name in names:
-        students_of = sorted(p.parent.name for p in autograded.glob(f"*/{name}")
-                             if p.is_dir() and (wanted is None
-                                                or p.parent.name in wanted))
+        students_of = sorted(
+            p.parent.name
+            for p in autograded.glob(f"*/{name}")
+            if p.is_dir() and (wanted is None or p.parent.name in wanted)
+        )
         for student in students_of:
-            check_result(run_app(GenerateFeedback, config, assignment_id=name,
-                            student_id=student),
-                   f"generate_feedback {name} for {student}")
+            check_result(
+                run_app(
+                    GenerateFeedback, config, assignment_id=name, student_id=student
+                ),
+                f"generate_feedback {name} for {student}",
+            )
             html = (course / "feedback" / student / name).glob("*.html")
             written.extend(sorted(html))
             if release_feedback:
                 api = NbGraderAPI(config=config)
-                check_result(api.release_feedback(name, student),
-                       f"release_feedback {name} for {student}")
+                check_result(
+                    api.release_feedback(name, student),
+                    f"release_feedback {name} for {student}",
+                )
     return written
 
 
-STUDENT_COPY_PARTS = ("lessons", "src", "img", "README.md", "pyproject.toml",
-                      "environment.yml", "Makefile", "scripts", "LICENSE",
-                      "NOTICE", "data_sources")
+STUDENT_COPY_PARTS = (
+    "lessons",
+    "src",
+    "img",
+    "README.md",
+    "pyproject.toml",
+    "environment.yml",
+    "Makefile",
+    "scripts",
+    "LICENSE",
+    "NOTICE",
+    "data_sources",
+)
 """What students get of this repository (when it exists), besides the
 released assignments: never ``autograder/source`` (hidden tests), never
 ``solutions/``."""
 
 
-def student_copy(destination: Path, course: Path = DEFAULT_COURSE,
-                 repository: Path | None = None) -> list[Path]:
+def student_copy(
+    destination: Path, course: Path = DEFAULT_COURSE, repository: Path | None = None
+) -> list[Path]:
     """Write the students' copy of the course to ``destination``.
 
     Lessons, the ``seglab`` package and what it needs to install, and the
@@ -242,8 +271,9 @@ def student_copy(destination: Path, course: Path = DEFAULT_COURSE,
     if missing:
         generate(course, missing)
     destination.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints",
-                                    "*.pyc")
+    ignore = shutil.ignore_patterns(
+        "__pycache__", "*.egg-info", ".ipynb_checkpoints", "*.pyc"
+    )
     written = []
     for part in STUDENT_COPY_PARTS:
         source = repository / part
@@ -256,16 +286,20 @@ def student_copy(destination: Path, course: Path = DEFAULT_COURSE,
             shutil.copy2(source, target)
         written.append(target)
     for name in names:
-        shutil.copytree(course / "release" / name, destination / "assignments" / name,
-                        ignore=ignore)
+        shutil.copytree(
+            course / "release" / name, destination / "assignments" / name, ignore=ignore
+        )
     written.append(destination / "assignments")
-    leaks = [str(p) for p in destination.rglob("*.ipynb")
-             if "BEGIN HIDDEN TESTS" in p.read_text(errors="replace")
-             or "BEGIN SOLUTION" in p.read_text(errors="replace")]
+    leaks = [
+        str(p)
+        for p in destination.rglob("*.ipynb")
+        if "BEGIN HIDDEN TESTS" in p.read_text(errors="replace")
+        or "BEGIN SOLUTION" in p.read_text(errors="replace")
+    ]
     if leaks:
         shutil.rmtree(destination)
-        raise GradingError(f"the student copy would hold hidden tests or solutions: "
-                           f"{leaks}; nothing was written")
+        raise GradingError(
+            f"the student copy would hold hidden tests or solutions: "
+            f"{leaks}; nothing was written"
+        )
     return written
-
-

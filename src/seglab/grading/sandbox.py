@@ -62,19 +62,38 @@ def sandbox_uid(pid: int | None = None) -> int:
     runs as when the grader is root."""
     return SANDBOX_UID_BASE + (os.getpid() if pid is None else pid)
 
+
 KERNEL_HOME = "/home/student"
 WORK_DIR = KERNEL_HOME + "/submission"
 SEED_DIR = "/submitted"
 """Where the sandbox sees the scratch copy of its submission, read-only; the
 kernel works on a copy of it in ``WORK_DIR`` (inside the size-limited home)."""
 
-KEPT_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TF_CPP_MIN_LOG_LEVEL", "SEGLAB_PROFILE",
-            "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-            "TF_NUM_INTEROP_THREADS")
+KEPT_ENV = (
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "SEGLAB_PROFILE",
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
 """Grader environment variables a kernel may see; every other one is dropped."""
 
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives",
-             "ssl", "nsswitch.conf", "mime.types", "fonts", "matplotlibrc")
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "alternatives",
+    "ssl",
+    "nsswitch.conf",
+    "mime.types",
+    "fonts",
+    "matplotlibrc",
+)
 """The few ``/etc`` entries Python, NumPy, TensorFlow and matplotlib read."""
 
 INSTALL_HINT = (
@@ -107,9 +126,15 @@ def probe() -> str:
             return f"`{tool}` is not installed"
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         return "`setpriv` (util-linux) is needed to drop root for the sandbox"
-    command = (_bwrap_prefix() + _system_binds() + ["--tmpfs", "/tmp"]
-               + _python_binds() + ["--"] + _privilege_drop(sandbox_uid())
-               + [sys.executable, "-c", "import seglab"])
+    command = (
+        _bwrap_prefix()
+        + _system_binds()
+        + ["--tmpfs", "/tmp"]
+        + _python_binds()
+        + ["--"]
+        + _privilege_drop(sandbox_uid())
+        + [sys.executable, "-c", "import seglab"]
+    )
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -129,7 +154,8 @@ def require_sandbox() -> bool:
         warnings.warn(
             "grading WITHOUT a sandbox: submitted code runs with your rights and "
             "can read and change the course, the gradebook and your files",
-            RuntimeWarning, stacklevel=2,
+            RuntimeWarning,
+            stacklevel=2,
         )
         return False
     if not sys.platform.startswith("linux"):
@@ -137,13 +163,15 @@ def require_sandbox() -> bool:
             f"no sandbox for graded kernels on {platform.system()} (bubblewrap "
             "needs Linux): submitted code runs with your rights. Grade untrusted "
             "submissions on Linux, or in a container or throw-away account",
-            RuntimeWarning, stacklevel=2,
+            RuntimeWarning,
+            stacklevel=2,
         )
         return False
     problem = probe()
     if problem:
-        raise SandboxError(f"cannot sandbox graded kernels: {problem}. Fix: "
-                           + INSTALL_HINT)
+        raise SandboxError(
+            f"cannot sandbox graded kernels: {problem}. Fix: " + INSTALL_HINT
+        )
     return True
 
 
@@ -155,11 +183,27 @@ def _bwrap_prefix() -> list[str]:
     one, and keeps only the capability to switch to the sandbox's own user
     (``sandbox_uid``) inside.
     """
-    common = ["--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
-              "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    common = [
+        "--die-with-parent",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+    ]
     if os.geteuid() == 0:
-        return ["bwrap", *common, "--cap-add", "CAP_SETUID", "--cap-add",
-                "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        return [
+            "bwrap",
+            *common,
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+            "--cap-add",
+            "CAP_SETPCAP",
+        ]
     return ["bwrap", *common, "--unshare-user", "--disable-userns"]
 
 
@@ -167,8 +211,15 @@ def _privilege_drop(uid: int) -> list[str]:
     """Inside the sandbox: become user ``uid`` with no capabilities (root only)."""
     if os.geteuid() != 0:
         return []
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}",
-            "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -177,9 +228,13 @@ def _python_paths() -> tuple[str, ...]:
     fresh, isolated interpreter gets (site-packages, editable installs), not
     the grader's working folder or ``PYTHONPATH``."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
-    done = subprocess.run([sys.executable, "-I", "-c",
-                           "import sys; print('\\n'.join(sys.path))"],
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys; print('\\n'.join(sys.path))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     paths.update(p for p in done.stdout.splitlines() if p and os.path.isabs(p))
     paths.add(str(Path(sys.executable).resolve().parent))
     found = sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
@@ -288,25 +343,34 @@ class SandboxedKernelManager(AsyncKernelManager):
     Set it as ``c.Execute.kernel_manager_class`` (the course config does).
     """
 
-    sandbox = Enum(["auto", "on", "off"], "auto", help=(
-        "'on': always sandbox (fail when bwrap cannot run); 'off': never (warns); "
-        f"'auto': follow {SANDBOX_ENV} (on unless it says off)")).tag(config=True)
+    sandbox = Enum(
+        ["auto", "on", "off"],
+        "auto",
+        help=(
+            "'on': always sandbox (fail when bwrap cannot run); 'off': never (warns); "
+            f"'auto': follow {SANDBOX_ENV} (on unless it says off)"
+        ),
+    ).tag(config=True)
     memory_limit = Integer(
-        8 * 1024**3, help="address space of each sandboxed process, bytes").tag(
-        config=True)
+        8 * 1024**3, help="address space of each sandboxed process, bytes"
+    ).tag(config=True)
     max_processes = Integer(
         256, help="processes and threads the sandbox may run (its user is its own)"
     ).tag(config=True)
     max_file_size = Integer(
-        64 * 1024**2, help="largest file a sandboxed kernel may write, bytes").tag(
-        config=True)
+        64 * 1024**2, help="largest file a sandboxed kernel may write, bytes"
+    ).tag(config=True)
     tmp_size = Integer(
-        256 * 1024**2, help=(
+        256 * 1024**2,
+        help=(
             "size of the sandbox's private /tmp, and of its home (which holds "
             "the working folder), bytes: all a kernel can write to disk is "
-            "twice this")).tag(config=True)
+            "twice this"
+        ),
+    ).tag(config=True)
     work_dir = Unicode(WORK_DIR, help="where the kernel sees its submission").tag(
-        config=True)
+        config=True
+    )
 
     _scratch: tempfile.TemporaryDirectory | None = None
     _link: Path | None = None
@@ -319,8 +383,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         if not self._enabled() or not require_sandbox():
-            warnings.warn("graded kernel started WITHOUT a sandbox", RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                "graded kernel started WITHOUT a sandbox", RuntimeWarning, stacklevel=2
+            )
             self.transport = "tcp"
             return await super()._async_pre_start_kernel(**kw)
         self._scratch = tempfile.TemporaryDirectory(prefix="seglab-kernel-")
@@ -354,43 +419,94 @@ class SandboxedKernelManager(AsyncKernelManager):
             return command
         return self.wrap(command, Path(self._scratch.name), self._uid)
 
-    def wrap(self, command: list[str], root: Path, uid: int | None = None
-             ) -> list[str]:
+    def wrap(self, command: list[str], root: Path, uid: int | None = None) -> list[str]:
         """``bwrap ... -- [setpriv ...] prlimit ... sh -c COPY command`` for a
         scratch folder ``root``; ``uid``: the sandbox's user when root (default:
         ``sandbox_uid()``)."""
         limits = [
-            "prlimit", f"--as={self.memory_limit}", f"--nproc={self.max_processes}",
-            f"--fsize={self.max_file_size}", "--nofile=1024", "--core=0", "--",
+            "prlimit",
+            f"--as={self.memory_limit}",
+            f"--nproc={self.max_processes}",
+            f"--fsize={self.max_file_size}",
+            "--nofile=1024",
+            "--core=0",
+            "--",
         ]
-        env = ["--clearenv", "--setenv", "HOME", KERNEL_HOME,
-               "--setenv", "PATH", f"{Path(sys.executable).parent}:/usr/bin:/bin",
-               "--setenv", "PYTHONSAFEPATH", "1",
-               "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
-               "--setenv", "IPYTHONDIR", KERNEL_HOME + "/.ipython",
-               "--setenv", "MPLCONFIGDIR", KERNEL_HOME + "/.matplotlib",
-               "--setenv", "MPLBACKEND", "agg"]
+        env = [
+            "--clearenv",
+            "--setenv",
+            "HOME",
+            KERNEL_HOME,
+            "--setenv",
+            "PATH",
+            f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "--setenv",
+            "PYTHONSAFEPATH",
+            "1",
+            "--setenv",
+            "PYTHONDONTWRITEBYTECODE",
+            "1",
+            "--setenv",
+            "IPYTHONDIR",
+            KERNEL_HOME + "/.ipython",
+            "--setenv",
+            "MPLCONFIGDIR",
+            KERNEL_HOME + "/.matplotlib",
+            "--setenv",
+            "MPLBACKEND",
+            "agg",
+        ]
         for name in KEPT_ENV:
             if name in os.environ:
                 env += ["--setenv", name, os.environ[name]]
         run = str(root / "run")
-        link = self._link if self._scratch is not None and Path(
-            self._scratch.name) == root else None
+        link = (
+            self._link
+            if self._scratch is not None and Path(self._scratch.name) == root
+            else None
+        )
         bwrap = _bwrap_prefix() + [
             *_system_binds(),
-            "--perms", "1777", "--size", str(self.tmp_size), "--tmpfs", "/tmp",
-            "--perms", "0755", "--dir", "/home",
-            "--perms", "0777", "--size", str(self.tmp_size), "--tmpfs", KERNEL_HOME,
-            "--perms", "0777", "--dir", self.work_dir,
+            "--perms",
+            "1777",
+            "--size",
+            str(self.tmp_size),
+            "--tmpfs",
+            "/tmp",
+            "--perms",
+            "0755",
+            "--dir",
+            "/home",
+            "--perms",
+            "0777",
+            "--size",
+            str(self.tmp_size),
+            "--tmpfs",
+            KERNEL_HOME,
+            "--perms",
+            "0777",
+            "--dir",
+            self.work_dir,
             *_python_binds(),
-            "--ro-bind", str(root / "submission"), SEED_DIR,
-            *_parents(run), "--bind", run, run,
+            "--ro-bind",
+            str(root / "submission"),
+            SEED_DIR,
+            *_parents(run),
+            "--bind",
+            run,
+            run,
             # sockets: the same folder under a short name (see _short_socket_link)
             *(["--bind", run, str(link)] if link is not None else []),
             # Nothing else is writable: bwrap's own root and /dev are
             # in-memory file systems without a size limit.
-            "--remount-ro", "/dev", "--remount-ro", "/",
-            "--chdir", self.work_dir, *env, "--",
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
+            "--chdir",
+            self.work_dir,
+            *env,
+            "--",
         ]
         # The working folder lives in the size-limited home: copy the
         # submission in, then become the kernel.

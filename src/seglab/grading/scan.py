@@ -29,8 +29,14 @@ from dataclasses import dataclass
 
 import nbformat
 
-__all__ = ["Finding", "RULES", "locked_ids", "scan_notebook", "scan_source",
-           "student_cells"]
+__all__ = [
+    "Finding",
+    "RULES",
+    "locked_ids",
+    "scan_notebook",
+    "scan_source",
+    "student_cells",
+]
 
 
 @dataclass(frozen=True)
@@ -152,78 +158,262 @@ _OS_ATTRS = {
     "expanduser": "file-outside",
     "environ": None,
 }
-_OS_PREFIX_RULES = (("exec", "subprocess"), ("spawn", "subprocess"),
-                    ("wait", "process-control"))
+_OS_PREFIX_RULES = (
+    ("exec", "subprocess"),
+    ("spawn", "subprocess"),
+    ("wait", "process-control"),
+)
 
 _SYS_ATTRS = {
-    "modules", "meta_path", "path_hooks", "path_importer_cache", "path",
-    "displayhook", "excepthook", "__displayhook__", "__excepthook__",
-    "settrace", "setprofile", "gettrace", "getprofile", "_getframe",
-    "addaudithook", "audit", "setrecursionlimit", "exit", "stdout", "stderr",
-    "stdin", "__stdout__", "__stderr__", "builtin_module_names", "call_tracing",
-    "monitoring", "breakpointhook", "unraisablehook",
+    "modules",
+    "meta_path",
+    "path_hooks",
+    "path_importer_cache",
+    "path",
+    "displayhook",
+    "excepthook",
+    "__displayhook__",
+    "__excepthook__",
+    "settrace",
+    "setprofile",
+    "gettrace",
+    "getprofile",
+    "_getframe",
+    "addaudithook",
+    "audit",
+    "setrecursionlimit",
+    "exit",
+    "stdout",
+    "stderr",
+    "stdin",
+    "__stdout__",
+    "__stderr__",
+    "builtin_module_names",
+    "call_tracing",
+    "monitoring",
+    "breakpointhook",
+    "unraisablehook",
 }
 
 _IPYTHON_NAMES = {
-    "get_ipython", "__IPYTHON__", "In", "Out", "_ih", "_oh", "_dh", "_i", "_ii",
-    "_iii", "exit", "quit", "display_pub",
+    "get_ipython",
+    "__IPYTHON__",
+    "In",
+    "Out",
+    "_ih",
+    "_oh",
+    "_dh",
+    "_i",
+    "_ii",
+    "_iii",
+    "exit",
+    "quit",
+    "display_pub",
 }
 _IPYTHON_ATTRS = {
-    "ast_transformers", "input_transformers_post", "input_transformers_cleanup",
-    "input_transformer_manager", "input_splitter", "events", "register_magics",
-    "register_magic_function", "run_line_magic", "run_cell_magic", "run_cell",
-    "run_cell_async", "run_ast_nodes", "transform_cell", "transform_ast",
-    "set_custom_exc", "user_ns", "user_global_ns", "displayhook", "display_pub",
-    "display_formatter", "comm_manager", "_ip", "execution_count",
-    "history_manager", "magics_manager",
+    "ast_transformers",
+    "input_transformers_post",
+    "input_transformers_cleanup",
+    "input_transformer_manager",
+    "input_splitter",
+    "events",
+    "register_magics",
+    "register_magic_function",
+    "run_line_magic",
+    "run_cell_magic",
+    "run_cell",
+    "run_cell_async",
+    "run_ast_nodes",
+    "transform_cell",
+    "transform_ast",
+    "set_custom_exc",
+    "user_ns",
+    "user_global_ns",
+    "displayhook",
+    "display_pub",
+    "display_formatter",
+    "comm_manager",
+    "_ip",
+    "execution_count",
+    "history_manager",
+    "magics_manager",
 }
 
 _DUNDERS = {
-    "__eq__", "__ne__", "__hash__", "__lt__", "__le__", "__gt__", "__ge__",
-    "__bool__", "__len__", "__contains__", "__array__", "__array_ufunc__",
-    "__array_function__", "__array_interface__", "__array_priority__",
-    "__instancecheck__", "__subclasscheck__", "__subclasshook__",
-    "__getattr__", "__getattribute__", "__setattr__", "__index__", "__int__",
-    "__float__", "__str__", "__repr__", "__format__", "__iter__", "__round__",
-    "__abs__", "__sub__", "__rsub__", "__and__", "__rand__",
+    "__eq__",
+    "__ne__",
+    "__hash__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__bool__",
+    "__len__",
+    "__contains__",
+    "__array__",
+    "__array_ufunc__",
+    "__array_function__",
+    "__array_interface__",
+    "__array_priority__",
+    "__instancecheck__",
+    "__subclasscheck__",
+    "__subclasshook__",
+    "__getattr__",
+    "__getattribute__",
+    "__setattr__",
+    "__index__",
+    "__int__",
+    "__float__",
+    "__str__",
+    "__repr__",
+    "__format__",
+    "__iter__",
+    "__round__",
+    "__abs__",
+    "__sub__",
+    "__rsub__",
+    "__and__",
+    "__rand__",
 }
 """Methods that decide how an answer compares, converts or is checked."""
 
 _REFLECTION_ATTRS = {
-    "__dict__", "__class__", "__globals__", "__code__", "__closure__",
-    "__defaults__", "__kwdefaults__", "__subclasses__", "__bases__", "__mro__",
-    "__base__", "__wrapped__", "__self__", "__func__", "__builtins__",
-    "__loader__", "__spec__", "__import__", "__reduce__", "__reduce_ex__",
-    "f_globals", "f_locals", "f_back", "f_builtins", "f_code", "gi_frame",
-    "cr_frame", "ag_frame", "tb_frame", "co_code", "co_consts", "__traceback__",
+    "__dict__",
+    "__class__",
+    "__globals__",
+    "__code__",
+    "__closure__",
+    "__defaults__",
+    "__kwdefaults__",
+    "__subclasses__",
+    "__bases__",
+    "__mro__",
+    "__base__",
+    "__wrapped__",
+    "__self__",
+    "__func__",
+    "__builtins__",
+    "__loader__",
+    "__spec__",
+    "__import__",
+    "__reduce__",
+    "__reduce_ex__",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "f_builtins",
+    "f_code",
+    "gi_frame",
+    "cr_frame",
+    "ag_frame",
+    "tb_frame",
+    "co_code",
+    "co_consts",
+    "__traceback__",
 }
-_REFLECTION_CALLS = {"globals", "vars", "locals", "setattr", "delattr", "breakpoint",
-                     "memoryview"}
+_REFLECTION_CALLS = {
+    "globals",
+    "vars",
+    "locals",
+    "setattr",
+    "delattr",
+    "breakpoint",
+    "memoryview",
+}
 _EXEC_CALLS = {"exec", "eval", "compile"}
 _FILE_CALLS = {
-    "open", "Path", "PurePath", "PosixPath", "WindowsPath", "load", "loadtxt",
-    "genfromtxt", "fromfile", "memmap", "save", "savez", "savetxt", "tofile",
-    "read_file", "write_file", "GFile", "listdir", "glob", "imread", "imwrite",
-    "load_img", "load_model", "get_file", "read_csv", "FileIO",
+    "open",
+    "Path",
+    "PurePath",
+    "PosixPath",
+    "WindowsPath",
+    "load",
+    "loadtxt",
+    "genfromtxt",
+    "fromfile",
+    "memmap",
+    "save",
+    "savez",
+    "savetxt",
+    "tofile",
+    "read_file",
+    "write_file",
+    "GFile",
+    "listdir",
+    "glob",
+    "imread",
+    "imwrite",
+    "load_img",
+    "load_model",
+    "get_file",
+    "read_csv",
+    "FileIO",
 }
 _FILE_ATTRS = {
-    "parent", "parents", "home", "cwd", "expanduser", "resolve", "absolute",
-    "abspath", "realpath", "dirname", "chdir", "gfile",
+    "parent",
+    "parents",
+    "home",
+    "cwd",
+    "expanduser",
+    "resolve",
+    "absolute",
+    "abspath",
+    "realpath",
+    "dirname",
+    "chdir",
+    "gfile",
 }
 _GRADER_NAME = re.compile(
     r"_seglab|grading_guard|grading_scan|seglab\.grading\b|gradebook"
 )
 _OUTSIDE_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/])|(^|[\\/])\.\.([\\/]|$)")
 _TEST_BUILTINS = {
-    "type", "isinstance", "issubclass", "len", "set", "frozenset", "str",
-    "bool", "int", "float", "tuple", "list", "dict", "range", "sorted", "zip",
-    "any", "all", "abs", "next", "iter", "repr", "AssertionError",
-    "ValueError", "object", "print", "super", "hasattr", "getattr", "enumerate",
+    "type",
+    "isinstance",
+    "issubclass",
+    "len",
+    "set",
+    "frozenset",
+    "str",
+    "bool",
+    "int",
+    "float",
+    "tuple",
+    "list",
+    "dict",
+    "range",
+    "sorted",
+    "zip",
+    "any",
+    "all",
+    "abs",
+    "next",
+    "iter",
+    "repr",
+    "AssertionError",
+    "ValueError",
+    "object",
+    "print",
+    "super",
+    "hasattr",
+    "getattr",
+    "enumerate",
 }
 """Built-in names the test cells call; rebinding one at top level is flagged."""
 
-_DEFAULT_MODULE_NAMES = {"np", "numpy", "tf", "tensorflow", "keras", "palette",
-                         "seglab", "os", "sys", "math", "re"}
+_DEFAULT_MODULE_NAMES = {
+    "np",
+    "numpy",
+    "tf",
+    "tensorflow",
+    "keras",
+    "palette",
+    "seglab",
+    "os",
+    "sys",
+    "math",
+    "re",
+}
 
 
 def _nbgrader(cell) -> dict:
@@ -270,8 +460,11 @@ def student_cells(nb, instructor_ids: Iterable[str] | None = None):
     """
     ids = set(instructor_ids) if instructor_ids is not None else None
     for index, cell in enumerate(nb.get("cells") or []):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or \
-                _is_instructor_cell(cell, ids):
+        if (
+            not isinstance(cell, dict)
+            or cell.get("cell_type") != "code"
+            or _is_instructor_cell(cell, ids)
+        ):
             continue
         cell_id = cell.get("id") or _nbgrader(cell).get("grade_id") or f"#{index}"
         yield str(cell_id), _source(cell)
@@ -301,8 +494,11 @@ def _instructor_names(nb, instructor_ids: set[str] | None) -> dict[str, str]:
     """Top-level names the locked instructor cells import -> the module imported."""
     names: dict[str, str] = {}
     for cell in nb.get("cells") or []:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or \
-                not _is_instructor_cell(cell, instructor_ids):
+        if (
+            not isinstance(cell, dict)
+            or cell.get("cell_type") != "code"
+            or not _is_instructor_cell(cell, instructor_ids)
+        ):
             continue
         try:
             tree = ast.parse(_source(cell))
@@ -391,8 +587,12 @@ class _Scanner(ast.NodeVisitor):
         for alias in node.names:
             self._check_module(node, alias.name)
             bound = alias.asname or alias.name.split(".")[0]
-            self._rebinding(node, bound, f"import {alias.name}",
-                            alias.name if alias.asname else bound)
+            self._rebinding(
+                node,
+                bound,
+                f"import {alias.name}",
+                alias.name if alias.asname else bound,
+            )
             self.modules.add(bound)
             if alias.name in ("os", "posix", "nt"):
                 self.os_names.add(bound)
@@ -408,8 +608,12 @@ class _Scanner(ast.NodeVisitor):
             bound = alias.asname or alias.name
             if _GRADER_NAME.search(f"{module}.{alias.name}"):
                 self.flag(node, "grader-internals", f"imports {module}.{alias.name}")
-            self._rebinding(node, bound, f"from {module} import {alias.name}",
-                            f"{module}.{alias.name}")
+            self._rebinding(
+                node,
+                bound,
+                f"from {module} import {alias.name}",
+                f"{module}.{alias.name}",
+            )
             self.modules.add(bound)
             if module in ("os", "posix", "nt", "os.path"):
                 rule = _OS_ATTRS.get(alias.name) or next(
@@ -433,8 +637,11 @@ class _Scanner(ast.NodeVisitor):
         if name in self.instructor_names:
             if module and self.instructor_names[name] == module:
                 return  # importing the same module again is harmless
-            self.flag(node, "module-patch", f"{how} rebinds {name}, set up by the "
-                      "instructor's cell")
+            self.flag(
+                node,
+                "module-patch",
+                f"{how} rebinds {name}, set up by the instructor's cell",
+            )
         elif name in _TEST_BUILTINS:
             self.flag(node, "builtins", f"{how} rebinds the built-in {name}")
 
@@ -451,15 +658,20 @@ class _Scanner(ast.NodeVisitor):
             if isinstance(target, ast.Attribute) and target.attr in _DUNDERS:
                 self.flag(node, "dunder-override", f"assigns {target.attr}")
             if root in self.modules:
-                self.flag(node, "module-patch",
-                          f"assigns to {_dotted(target) or root}, part of an "
-                          "imported module")
+                self.flag(
+                    node,
+                    "module-patch",
+                    f"assigns to {_dotted(target) or root}, part of an imported module",
+                )
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self._bind_target(target, node)
-            if isinstance(target, ast.Name) and _root_name(node.value) in self.modules \
-                    and isinstance(node.value, (ast.Name, ast.Attribute)):
+            if (
+                isinstance(target, ast.Name)
+                and _root_name(node.value) in self.modules
+                and isinstance(node.value, (ast.Name, ast.Attribute))
+            ):
                 self.modules.add(target.id)  # an alias of a module or its part
         self.generic_visit(node)
 
@@ -511,20 +723,27 @@ class _Scanner(ast.NodeVisitor):
                 names = [t.id for t in statement.targets if isinstance(t, ast.Name)]
             for name in names:
                 if name in _DUNDERS:
-                    self.flag(statement, "dunder-override",
-                              f"class {node.name} defines {name}")
+                    self.flag(
+                        statement,
+                        "dunder-override",
+                        f"class {node.name} defines {name}",
+                    )
         for keyword in node.keywords:
             if keyword.arg == "metaclass":
-                self.flag(node, "dunder-override",
-                          f"class {node.name} sets a metaclass")
+                self.flag(
+                    node, "dunder-override", f"class {node.name} sets a metaclass"
+                )
         self._scope(node)
 
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
         if name in _IPYTHON_NAMES:
             self.flag(node, "ipython-internals", f"uses {name}")
-        elif name in ("__builtins__", "__builtin__", "builtins") and \
-                name not in self.modules - {"builtins"}:
+        elif name in (
+            "__builtins__",
+            "__builtin__",
+            "builtins",
+        ) and name not in self.modules - {"builtins"}:
             self.flag(node, "builtins", f"uses {name}")
         elif name == "__import__":
             self.flag(node, "dynamic-import", "uses __import__")
@@ -564,20 +783,26 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        name = func.id if isinstance(func, ast.Name) else (
-            func.attr if isinstance(func, ast.Attribute) else None
+        name = (
+            func.id
+            if isinstance(func, ast.Name)
+            else (func.attr if isinstance(func, ast.Attribute) else None)
         )
         if name in ("setattr", "delattr") and node.args:
             if _root_name(node.args[0]) in self.modules:
-                self.flag(node, "module-patch",
-                          f"{name} on the module {_dotted(node.args[0])}")
+                self.flag(
+                    node,
+                    "module-patch",
+                    f"{name} on the module {_dotted(node.args[0])}",
+                )
         if name in _FILE_CALLS and isinstance(func, ast.Name | ast.Attribute):
             path = node.args[0] if node.args else None
             if path is not None and not (
                 isinstance(path, ast.Constant) and isinstance(path.value, str)
             ):
-                self.flag(node, "file-outside",
-                          f"{name}() of a path computed at run time")
+                self.flag(
+                    node, "file-outside", f"{name}() of a path computed at run time"
+                )
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -590,33 +815,50 @@ class _Scanner(ast.NodeVisitor):
             self.flag(node, "inspect", f"names {value}")
         elif _GRADER_NAME.search(value):
             self.flag(node, "grader-internals", f"names {value!r}")
-        elif len(value) < 300 and "\n" not in value and _OUTSIDE_PATH.search(value) \
-                and " " not in value.strip():
-            self.flag(node, "file-outside", f"path {value!r} is outside the working "
-                      "folder")
+        elif (
+            len(value) < 300
+            and "\n" not in value
+            and _OUTSIDE_PATH.search(value)
+            and " " not in value.strip()
+        ):
+            self.flag(
+                node, "file-outside", f"path {value!r} is outside the working folder"
+            )
 
 
 # --------------------------------------------------------------------------
 # Text fallback for cells that do not parse
 
 _TEXT_RULES = [
-    (r"\bget_ipython\b|\bIPython\b|ast_transformers|input_transformer|\.events\b"
-     r"|\b_ip\b", "ipython-internals"),
+    (
+        r"\bget_ipython\b|\bIPython\b|ast_transformers|input_transformer|\.events\b"
+        r"|\b_ip\b",
+        "ipython-internals",
+    ),
     (r"\bimport\s+ast\b|\bfrom\s+ast\b|\bast\.", "ast-module"),
-    (r"__(eq|ne|hash|bool|array_ufunc|array_function|instancecheck)__",
-     "dunder-override"),
-    (r"\bsys\.(modules|meta_path|displayhook|settrace|_getframe)|\.modules\b",
-     "sys-internals"),
+    (
+        r"__(eq|ne|hash|bool|array_ufunc|array_function|instancecheck)__",
+        "dunder-override",
+    ),
+    (
+        r"\bsys\.(modules|meta_path|displayhook|settrace|_getframe)|\.modules\b",
+        "sys-internals",
+    ),
     (r"\bbuiltins\b|__builtins__", "builtins"),
     (r"['\"](/|~|\.\.[\\/])|\bchdir\b|\bpardir\b|\bexpanduser\b", "file-outside"),
     (r"\bsqlite3\b|gradebook", "sqlite3"),
     (r"\bsubprocess\b|\bos\.(system|popen|exec|spawn)|\bpty\b", "subprocess"),
-    (r"\bos\.(fork|kill|killpg|setsid|_exit)\b|\bsignal\b|\bthreading\b"
-     r"|\bmultiprocessing\b|\batexit\b", "process-control"),
+    (
+        r"\bos\.(fork|kill|killpg|setsid|_exit)\b|\bsignal\b|\bthreading\b"
+        r"|\bmultiprocessing\b|\batexit\b",
+        "process-control",
+    ),
     (r"\bctypes\b|\bcffi\b", "ctypes"),
     (r"\bgc\b", "gc"),
-    (r"\binspect\b|__globals__|__code__|\bf_globals\b|\bglobals\s*\(|\bvars\s*\(",
-     "inspect"),
+    (
+        r"\binspect\b|__globals__|__code__|\bf_globals\b|\bglobals\s*\(|\bvars\s*\(",
+        "inspect",
+    ),
     (r"\bimportlib\b|__import__|\brunpy\b", "dynamic-import"),
     (r"\b(exec|eval|compile)\s*\(", "exec-eval"),
     (r"_seglab|grading_guard|seglab\.grading\b|nbgrader", "grader-internals"),
@@ -655,8 +897,9 @@ def scan_source(
     except (SyntaxError, ValueError):
         found.extend(_scan_text(source))
     else:
-        scanner = _Scanner(set(module_names) | _DEFAULT_MODULE_NAMES,
-                           dict(instructor_names or {}))
+        scanner = _Scanner(
+            set(module_names) | _DEFAULT_MODULE_NAMES, dict(instructor_names or {})
+        )
         scanner.visit(tree)
         found.extend(scanner.found)
     unique = sorted(set(found))

@@ -58,7 +58,8 @@ def read_notebook(path: Path) -> NotebookNode:
     if size > MAX_NOTEBOOK_BYTES:
         raise UnreadableSubmission(
             f"{path.name} is {size / 1024**2:.0f} MB (limit "
-            f"{MAX_NOTEBOOK_BYTES // 1024**2} MB); clear its outputs and resubmit")
+            f"{MAX_NOTEBOOK_BYTES // 1024**2} MB); clear its outputs and resubmit"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -67,7 +68,8 @@ def read_notebook(path: Path) -> NotebookNode:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UnreadableSubmission(
-            f"{path.name} is not valid JSON ({error}); it was not graded") from None
+            f"{path.name} is not valid JSON ({error}); it was not graded"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("nbformat"), int):
         raise UnreadableSubmission(f"{path.name} is not a Jupyter notebook")
     try:
@@ -75,12 +77,16 @@ def read_notebook(path: Path) -> NotebookNode:
     except Exception as error:  # nbformat raises many kinds on odd input
         raise UnreadableSubmission(
             f"{path.name} could not be read as a notebook: "
-            f"{type(error).__name__}: {error}") from None
+            f"{type(error).__name__}: {error}"
+        ) from None
     if not isinstance(notebook.get("cells"), list):
         raise UnreadableSubmission(f"{path.name} has no list of cells")
     for index, cell in enumerate(notebook.cells):
         if not isinstance(cell, dict) or cell.get("cell_type") not in {
-                "code", "markdown", "raw"}:
+            "code",
+            "markdown",
+            "raw",
+        }:
             raise UnreadableSubmission(f"{path.name}: cell {index} is malformed")
         if not isinstance(cell.get("source", ""), str):
             cell["source"] = "".join(cell.get("source") or [])
@@ -91,9 +97,11 @@ def read_notebook(path: Path) -> NotebookNode:
 
 def _as_type(cell: NotebookNode, cell_type: str, source: str) -> NotebookNode:
     """A fresh cell of ``cell_type`` with ``source`` and the old cell's metadata."""
-    maker = {"code": nbformat.v4.new_code_cell,
-             "markdown": nbformat.v4.new_markdown_cell,
-             "raw": nbformat.v4.new_raw_cell}[cell_type]
+    maker = {
+        "code": nbformat.v4.new_code_cell,
+        "markdown": nbformat.v4.new_markdown_cell,
+        "raw": nbformat.v4.new_raw_cell,
+    }[cell_type]
     fresh = maker(source)
     fresh.metadata = copy.deepcopy(cell.get("metadata", {}))
     if cell.get("id"):
@@ -101,8 +109,9 @@ def _as_type(cell: NotebookNode, cell_type: str, source: str) -> NotebookNode:
     return fresh
 
 
-def normalize(submitted: NotebookNode, release: NotebookNode) -> tuple[
-        NotebookNode, list[str]]:
+def normalize(
+    submitted: NotebookNode, release: NotebookNode
+) -> tuple[NotebookNode, list[str]]:
     """The submission on the release's structure, and notes on what changed.
 
     Released cells with a ``grade_id`` are the skeleton: each appears once,
@@ -130,8 +139,10 @@ def normalize(submitted: NotebookNode, release: NotebookNode) -> tuple[
             else:
                 source = cell.get("source", "")
             if cell.get("cell_type") != original.cell_type:
-                notes.append(f"cell {grade_id}: type was changed to "
-                             f"{cell.get('cell_type')}; the released type was graded")
+                notes.append(
+                    f"cell {grade_id}: type was changed to "
+                    f"{cell.get('cell_type')}; the released type was graded"
+                )
             changed = []
             if meta.get("locked") and cell.get("source", "") != original.source:
                 pass  # reported by the caller, which knows the hidden tests too
@@ -139,8 +150,10 @@ def normalize(submitted: NotebookNode, release: NotebookNode) -> tuple[
                 mine = _nbgrader(cell)
                 changed = sorted(k for k in GRADING_KEYS if meta.get(k) != mine.get(k))
             if changed:
-                notes.append(f"cell {grade_id}: grading metadata {changed} was "
-                             "edited; the released metadata was used")
+                notes.append(
+                    f"cell {grade_id}: grading metadata {changed} was "
+                    "edited; the released metadata was used"
+                )
             fresh = _as_type(cell, original.cell_type, source)
             fresh.metadata["nbgrader"] = copy.deepcopy(meta)
             for key in ("editable", "deletable"):
@@ -153,11 +166,14 @@ def normalize(submitted: NotebookNode, release: NotebookNode) -> tuple[
         plain = copy.deepcopy(cell)
         if "nbgrader" in plain.get("metadata", {}):
             if grade_id in kept:
-                notes.append(f"cell {grade_id} appears more than once; the first "
-                             "copy was graded, later copies ran as ordinary cells")
+                notes.append(
+                    f"cell {grade_id} appears more than once; the first "
+                    "copy was graded, later copies ran as ordinary cells"
+                )
             elif grade_id:
-                notes.append(f"cell {grade_id} is not in the release; it ran as an "
-                             "ordinary cell")
+                notes.append(
+                    f"cell {grade_id} is not in the release; it ran as an ordinary cell"
+                )
             del plain.metadata["nbgrader"]
         followers.setdefault(anchor, []).append(plain)
     cells = list(followers[None])
@@ -167,8 +183,9 @@ def normalize(submitted: NotebookNode, release: NotebookNode) -> tuple[
         else:
             restored = copy.deepcopy(by_id[grade_id])
             kind = "answer" if _nbgrader(restored).get("solution") else "locked"
-            notes.append(f"{kind} cell {grade_id} was deleted; the released version "
-                         "was put back")
+            notes.append(
+                f"{kind} cell {grade_id} was deleted; the released version was put back"
+            )
             cells.append(restored)
         cells.extend(followers.get(grade_id, []))
     rebuilt = copy.deepcopy(release)
@@ -198,8 +215,11 @@ def prepare(folder: Path, releases: dict[str, NotebookNode]) -> Prepared:
     """
     prepared = Prepared()
     files = sorted(p for p in folder.iterdir()) if folder.is_dir() else []
-    notebooks = {p.stem: p for p in files if p.suffix == ".ipynb" and p.is_file()
-                 and not p.is_symlink()}
+    notebooks = {
+        p.stem: p
+        for p in files
+        if p.suffix == ".ipynb" and p.is_file() and not p.is_symlink()
+    }
     used: set[str] = set()
     readable: dict[str, NotebookNode] = {}
     for stem, path in notebooks.items():
@@ -214,14 +234,17 @@ def prepare(folder: Path, releases: dict[str, NotebookNode]) -> Prepared:
         if notebook is None and notebook_id not in used:
             wanted = _grade_ids(release)
             candidates = sorted(
-                (len(_grade_ids(nb) & wanted), stem) for stem, nb in readable.items()
-                if stem not in releases and stem not in used)
+                (len(_grade_ids(nb) & wanted), stem)
+                for stem, nb in readable.items()
+                if stem not in releases and stem not in used
+            )
             if candidates and candidates[-1][0] > 0:
                 stem = candidates[-1][1]
                 notebook = readable[stem]
                 used.add(stem)
                 prepared.notes.append(
-                    f"{stem}.ipynb was graded as {notebook_id}.ipynb (renamed file)")
+                    f"{stem}.ipynb was graded as {notebook_id}.ipynb (renamed file)"
+                )
             else:
                 prepared.notes.append(f"notebook {notebook_id}.ipynb was not submitted")
         if notebook is None:
@@ -230,8 +253,9 @@ def prepare(folder: Path, releases: dict[str, NotebookNode]) -> Prepared:
         rebuilt, notes = normalize(notebook, release)
         prepared.notebooks[notebook_id] = rebuilt
         prepared.notes.extend(notes)
-    prepared.ignored_files = [p.name for p in files if p.stem not in used
-                              and p.name not in NBGRADER_FILES]
+    prepared.ignored_files = [
+        p.name for p in files if p.stem not in used and p.name not in NBGRADER_FILES
+    ]
     return prepared
 
 

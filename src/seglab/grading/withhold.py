@@ -41,8 +41,9 @@ def save(course: Path, records: dict) -> None:
     path.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
 
 
-def scan(notebooks: dict[str, NotebookNode], releases: dict[str, NotebookNode]
-         ) -> list[str]:
+def scan(
+    notebooks: dict[str, NotebookNode], releases: dict[str, NotebookNode]
+) -> list[str]:
     """Findings of the static scan for each notebook, as report lines."""
     from seglab.grading.scan import scan_notebook
 
@@ -52,7 +53,8 @@ def scan(notebooks: dict[str, NotebookNode], releases: dict[str, NotebookNode]
         instructor_ids = None
         if release is not None:
             instructor_ids = [
-                cell.metadata["nbgrader"]["grade_id"] for cell in release.cells
+                cell.metadata["nbgrader"]["grade_id"]
+                for cell in release.cells
                 if cell.get("metadata", {}).get("nbgrader", {}).get("locked")
                 and cell.metadata["nbgrader"].get("grade_id")
                 and not cell.metadata["nbgrader"].get("solution")
@@ -73,8 +75,13 @@ def fingerprint(notebooks: dict[str, NotebookNode]) -> str:
     return digest.hexdigest()
 
 
-def apply(course: Path, gradebook, submission, findings: list[str],
-          notebooks: dict[str, NotebookNode]) -> str:
+def apply(
+    course: Path,
+    gradebook,
+    submission,
+    findings: list[str],
+    notebooks: dict[str, NotebookNode],
+) -> str:
     """Withhold the submission's points when there are findings; the reason or ''.
 
     A submission an instructor cleared (same fingerprint) keeps its points.
@@ -98,13 +105,19 @@ def apply(course: Path, gradebook, submission, findings: list[str],
                 grade.auto_score = 0.0
                 grade.needs_manual_grade = True
     gradebook.db.commit()
-    records[key] = {"findings": findings, "fingerprint": print_, "scores": scores,
-                    "cleared": False}
+    records[key] = {
+        "findings": findings,
+        "fingerprint": print_,
+        "scores": scores,
+        "cleared": False,
+    }
     save(course, records)
     shown = "; ".join(findings[:5]) + (" ..." if len(findings) > 5 else "")
-    return (f"score withheld: {len(findings)} finding(s) of the static scan: {shown}. "
-            f"After a look: seglab grade clear {submission.student.id} "
-            f"{submission.assignment.name}")
+    return (
+        f"score withheld: {len(findings)} finding(s) of the static scan: {shown}. "
+        f"After a look: seglab grade clear {submission.student.id} "
+        f"{submission.assignment.name}"
+    )
 
 
 def clear(course: Path, gradebook, assignment: str, student: str) -> dict:
@@ -117,8 +130,10 @@ def clear(course: Path, gradebook, assignment: str, student: str) -> dict:
     entry = records.get(key)
     if entry is None or entry.get("cleared"):
         withheld = sorted(k for k, v in records.items() if not v.get("cleared"))
-        raise KeyError(f"no withheld score for student {student!r} on {assignment!r}; "
-                       f"withheld now: {withheld or 'none'}")
+        raise KeyError(
+            f"no withheld score for student {student!r} on {assignment!r}; "
+            f"withheld now: {withheld or 'none'}"
+        )
     submission = gradebook.find_submission(assignment, student)
     for notebook in submission.notebooks:
         saved = entry["scores"].get(notebook.name, {})

@@ -33,8 +33,12 @@ def grade(request: dict) -> dict:
     config.CourseDirectory.submitted_directory = str(Path(request["submitted"]))
     if request.get("db_url"):
         config.CourseDirectory.db_url = request["db_url"]
-    return run_app(Autograde, config, assignment_id=request["assignment"],
-                   student_id=request["student"])
+    return run_app(
+        Autograde,
+        config,
+        assignment_id=request["assignment"],
+        student_id=request["student"],
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -44,8 +48,11 @@ def main(argv: list[str]) -> int:
     try:
         result = grade(request)
     except BaseException as error:  # report everything; the parent decides
-        result = {"success": False, "log": "",
-                  "error": "".join(traceback.format_exception(error))}
+        result = {
+            "success": False,
+            "log": "",
+            "error": "".join(traceback.format_exception(error)),
+        }
     answer = {key: result.get(key) for key in ("success", "log", "error")}
     answer["log"] = (answer["log"] or "")[-200_000:]
     answer["error"] = (answer["error"] or "")[-50_000:]
@@ -68,8 +75,11 @@ def child_main(request_path: str) -> None:
         import signal
 
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    log = os.open(Path(request_path).with_name("worker.log"),
-                  os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    log = os.open(
+        Path(request_path).with_name("worker.log"),
+        os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+        0o600,
+    )
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os.dup2(log, 1)

@@ -82,7 +82,10 @@ class ResizeLike(keras.layers.Layer):
 
     def compute_output_shape(self, images_shape, reference_shape):
         return (
-            images_shape[0], reference_shape[1], reference_shape[2], images_shape[3]
+            images_shape[0],
+            reference_shape[1],
+            reference_shape[2],
+            images_shape[3],
         )
 
 
@@ -129,9 +132,7 @@ def conv_bn_relu(x, filters: int, kernel_size: int, name: str, dilation: int = 1
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def dilated_bottleneck(
-    x, filters: int, name: str, dilation: int, shortcut_conv: bool
-):
+def dilated_bottleneck(x, filters: int, name: str, dilation: int, shortcut_conv: bool):
     """One ResNet-50 bottleneck block with stride 1 and a dilated 3x3 conv.
 
     Layer names and weight shapes equal ``keras.applications`` ResNet-50's
@@ -244,9 +245,23 @@ def copy_stage_weights(source: keras.Model, features) -> int:
 
 MOBILENETV2_BLOCKS = (
     # (output channels, expansion, stride) of blocks 0..16, as keras.applications
-    (16, 1, 1), (24, 6, 2), (24, 6, 1), (32, 6, 2), (32, 6, 1), (32, 6, 1),
-    (64, 6, 2), (64, 6, 1), (64, 6, 1), (64, 6, 1), (96, 6, 1), (96, 6, 1),
-    (96, 6, 1), (160, 6, 2), (160, 6, 1), (160, 6, 1), (320, 6, 1),
+    (16, 1, 1),
+    (24, 6, 2),
+    (24, 6, 1),
+    (32, 6, 2),
+    (32, 6, 1),
+    (32, 6, 1),
+    (64, 6, 2),
+    (64, 6, 1),
+    (64, 6, 1),
+    (64, 6, 1),
+    (96, 6, 1),
+    (96, 6, 1),
+    (96, 6, 1),
+    (160, 6, 2),
+    (160, 6, 1),
+    (160, 6, 1),
+    (320, 6, 1),
 )
 """MobileNetV2's inverted residual blocks (width 1.0)."""
 
@@ -270,19 +285,24 @@ def inverted_residual_block(
         x = keras.layers.Conv2D(
             expansion * in_channels, 1, use_bias=False, name=f"{prefix}expand"
         )(x)
-        x = keras.layers.BatchNormalization(name=f"{prefix}expand_BN",
-                                            **_MOBILENET_BN)(x)
+        x = keras.layers.BatchNormalization(name=f"{prefix}expand_BN", **_MOBILENET_BN)(
+            x
+        )
         x = keras.layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
     x = keras.layers.DepthwiseConv2D(
-        3, strides=stride, padding="same", dilation_rate=dilation, use_bias=False,
+        3,
+        strides=stride,
+        padding="same",
+        dilation_rate=dilation,
+        use_bias=False,
         name=f"{prefix}depthwise",
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{prefix}depthwise_BN",
-                                        **_MOBILENET_BN)(x)
+    x = keras.layers.BatchNormalization(name=f"{prefix}depthwise_BN", **_MOBILENET_BN)(
+        x
+    )
     x = keras.layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{prefix}project")(x)
-    x = keras.layers.BatchNormalization(name=f"{prefix}project_BN",
-                                        **_MOBILENET_BN)(x)
+    x = keras.layers.BatchNormalization(name=f"{prefix}project_BN", **_MOBILENET_BN)(x)
     if in_channels == filters and stride == 1:
         x = keras.layers.Add(name=f"{prefix}add")([inputs, x])
     return x
@@ -318,8 +338,9 @@ def _mobilenetv2_features(preprocessed, weights, output_stride: int):
     in DeepLab. With ``weights``, every layer receives ``keras.applications``
     MobileNetV2's weights (same names and shapes).
     """
-    x = keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False,
-                            name="Conv1")(preprocessed)
+    x = keras.layers.Conv2D(
+        32, 3, strides=2, padding="same", use_bias=False, name="Conv1"
+    )(preprocessed)
     x = keras.layers.BatchNormalization(name="bn_Conv1", **_MOBILENET_BN)(x)
     x = keras.layers.ReLU(6.0, name="Conv1_relu")(x)
     plan = mobilenetv2_strides_and_rates(output_stride)
@@ -414,8 +435,13 @@ def deeplabv3(
     used = "random" if backbone_weights is None else str(backbone_weights)
     try:
         logits = _build(
-            inputs, backbone, backbone_weights, output_stride, atrous_rates,
-            num_classes, dropout,
+            inputs,
+            backbone,
+            backbone_weights,
+            output_stride,
+            atrous_rates,
+            num_classes,
+            dropout,
         )
     except Exception as error:  # Keras raises a bare Exception when offline
         if backbone_weights != "imagenet" or not _download_or_file_error(error):

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import keras
 
 from seglab.models.deeplab import BackbonePreprocess
+from seglab.models.layers import all_layers
 
 SKIP_LAYERS = (
     "block_1_expand_relu",  # 1/2 of the input, 96 channels
@@ -66,9 +67,9 @@ def upsample_block(
         kernel_initializer=keras.initializers.RandomNormal(0.0, 0.02),
         name=f"{name}_conv_transpose",
     )(x)
-    x = keras.layers.BatchNormalization(
-        momentum=batchnorm_momentum, name=f"{name}_bn"
-    )(x)
+    x = keras.layers.BatchNormalization(momentum=batchnorm_momentum, name=f"{name}_bn")(
+        x
+    )
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -93,7 +94,7 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float) -> int:
     Returns the number of layers changed.
     """
     changed = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
             changed += 1

@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from seglab import config, metrics
+from seglab.models.layers import all_layers
 
 MODEL_FILE = "model.keras"
 BEST_MODEL_FILE = "best.keras"
@@ -72,8 +73,10 @@ def make_optimizer(
     """
     key = name.lower()
     if key == "sgd":
-        rate = learning_rate if decay_steps is None else poly_learning_rate(
-            learning_rate, decay_steps
+        rate = (
+            learning_rate
+            if decay_steps is None
+            else poly_learning_rate(learning_rate, decay_steps)
         )
         return keras.optimizers.SGD(
             rate, momentum=momentum, weight_decay=weight_decay or None
@@ -99,7 +102,7 @@ def add_kernel_l2(model: keras.Model, weight_decay: float) -> int:
         return 0
     regularizer = keras.regularizers.L2(weight_decay / 2)
     count = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in all_layers(model):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             layer.kernel.regularizer = regularizer
             if isinstance(layer, keras.layers.DepthwiseConv2D):
@@ -193,8 +196,12 @@ class ResumeState(keras.callbacks.Callback):
         keras.callbacks.ReduceLROnPlateau: ("best", "wait", "cooldown_counter"),
     }
 
-    def __init__(self, backup_dir: str | os.PathLike,
-                 callbacks: Sequence[keras.callbacks.Callback], start_epoch: int):
+    def __init__(
+        self,
+        backup_dir: str | os.PathLike,
+        callbacks: Sequence[keras.callbacks.Callback],
+        start_epoch: int,
+    ):
         super().__init__()
         self.path = Path(backup_dir) / STATE_FILE
         self.tracked = [c for c in callbacks if type(c) in self.FIELDS]
@@ -264,13 +271,18 @@ def make_callbacks(
     if reduce_lr:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor, mode=mode, factor=0.1,
-                patience=reduce_lr_patience, min_lr=1e-8,
+                monitor=monitor,
+                mode=mode,
+                factor=0.1,
+                patience=reduce_lr_patience,
+                min_lr=1e-8,
             )
         )
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
-        print("TensorBoard is not installed, so no logs/ are written "
-              "(pip install tensorboard).")
+        print(
+            "TensorBoard is not installed, so no logs/ are written "
+            "(pip install tensorboard)."
+        )
     elif tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / LOG_DIR)))
     callbacks.append(ResumeState(out / BACKUP_DIR, callbacks, start_epoch))
@@ -293,7 +305,8 @@ def _trim_history(history_csv: Path, start_epoch: int) -> None:
         return
     lines = history_csv.read_text().splitlines()
     kept = lines[:1] + [
-        line for line in lines[1:]
+        line
+        for line in lines[1:]
         if line.strip() and int(line.split(",", 1)[0]) < start_epoch
     ]
     history_csv.write_text("\n".join(kept) + "\n")
@@ -315,9 +328,11 @@ def epoch_stream(
         cardinality = int(train_data.cardinality())
         if cardinality < 0:  # infinite or unknown: Keras needs steps_per_epoch
             if start_epoch:
-                print(f"Resuming at epoch {start_epoch}: the training data has no "
-                      "known length, so its order starts again from epoch 0's "
-                      "(pass steps_per_epoch to continue the stream instead).")
+                print(
+                    f"Resuming at epoch {start_epoch}: the training data has no "
+                    "known length, so its order starts again from epoch 0's "
+                    "(pass steps_per_epoch to continue the stream instead)."
+                )
             return train_data, None
         train_data, steps_per_epoch = train_data.repeat(), cardinality
     if start_epoch:
@@ -361,13 +376,15 @@ def fit(
     start_epoch = backed_up_epoch(out) if resume else 0
     if resume:
         _trim_history(out / HISTORY_FILE, start_epoch)
-    train_data, steps_per_epoch = epoch_stream(
-        train_data, steps_per_epoch, start_epoch
-    )
+    train_data, steps_per_epoch = epoch_stream(train_data, steps_per_epoch, start_epoch)
     schedule = follows_schedule(model.optimizer)
     callbacks = make_callbacks(
-        out, monitor=monitor, reduce_lr=not schedule, resume=resume,
-        tensorboard=tensorboard, start_epoch=start_epoch,
+        out,
+        monitor=monitor,
+        reduce_lr=not schedule,
+        resume=resume,
+        tensorboard=tensorboard,
+        start_epoch=start_epoch,
     )
     callbacks[-1:-1] = list(extra_callbacks)  # before the backup callback
     save_trained_size(out, model, train_data, resize=resize)
@@ -411,8 +428,11 @@ def save_trained_size(
     if not all(size):
         return None
     return model_info.write_model_info(
-        out_dir, image_size=size, num_classes=int(model.output_shape[-1]),
-        model_name=model.name, resize=resize,
+        out_dir,
+        image_size=size,
+        num_classes=int(model.output_shape[-1]),
+        model_name=model.name,
+        resize=resize,
     )
 
 
@@ -445,9 +465,7 @@ def write_metrics(
     names = class_names_for(settings.num_classes)
 
     def by_class(values) -> dict:
-        return {
-            name: _json_number(v) for name, v in zip(names, values, strict=True)
-        }
+        return {name: _json_number(v) for name, v in zip(names, values, strict=True)}
 
     result = {
         "pixel_accuracy": scores["pixel_accuracy"],

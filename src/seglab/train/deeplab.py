@@ -92,8 +92,12 @@ def deeplab_settings(profile: str | config.Profile | None = None) -> DeepLabSett
     )
 
 
-def build_deeplab(settings: DeepLabSettings, *, jit_compile: bool = False,
-                  steps_per_epoch: int | None = None) -> keras.Model:
+def build_deeplab(
+    settings: DeepLabSettings,
+    *,
+    jit_compile: bool = False,
+    steps_per_epoch: int | None = None,
+) -> keras.Model:
     """DeepLabV3 built and compiled as ``settings`` say (call inside a strategy).
 
     ``steps_per_epoch`` sets the poly-decay horizon of SGD
@@ -155,13 +159,21 @@ def train_deeplab(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_data = voc_dataset(
-        data_root, "train", image_size=settings.image_size,
-        batch_size=settings.batch_size, augment=settings.augment, shuffle=True,
-        seed=seed, progress=False,
+        data_root,
+        "train",
+        image_size=settings.image_size,
+        batch_size=settings.batch_size,
+        augment=settings.augment,
+        shuffle=True,
+        seed=seed,
+        progress=False,
     )
     val_data = voc_dataset(
-        data_root, "val", image_size=settings.image_size,
-        batch_size=settings.batch_size, progress=False,
+        data_root,
+        "val",
+        image_size=settings.image_size,
+        batch_size=settings.batch_size,
+        progress=False,
     )
     steps = int(train_data.cardinality())
     strategy = strategy or training.select_strategy(devices)
@@ -171,11 +183,23 @@ def train_deeplab(
         )
     start = time.perf_counter()
     history = training.fit(
-        model, train_data, val_data, epochs=settings.epochs, out_dir=out,
-        resume=resume, extra_callbacks=extra_callbacks, verbose=verbose,
+        model,
+        train_data,
+        val_data,
+        epochs=settings.epochs,
+        out_dir=out,
+        resume=resume,
+        extra_callbacks=extra_callbacks,
+        verbose=verbose,
     )
     seconds = time.perf_counter() - start
     return training.write_metrics(
-        model, val_data, out, history, seconds=seconds, settings=settings,
-        data=data_description or str(data_root), weights=model.backbone_weights,
+        model,
+        val_data,
+        out,
+        history,
+        seconds=seconds,
+        settings=settings,
+        data=data_description or str(data_root),
+        weights=model.backbone_weights,
     )

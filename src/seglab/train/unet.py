@@ -110,8 +110,9 @@ def make_loss(settings: UNetSettings) -> keras.losses.Loss:
     if settings.loss == "cross_entropy":
         return losses.pixel_loss()
     if settings.loss == "ce_dice":
-        return losses.ce_dice(settings.num_classes,
-                              class_weights=settings.class_weights)
+        return losses.ce_dice(
+            settings.num_classes, class_weights=settings.class_weights
+        )
     raise ValueError(
         f"loss {settings.loss!r} is unknown; use 'cross_entropy' or 'ce_dice'"
     )
@@ -155,8 +156,12 @@ def pets_data(settings: UNetSettings, source: str, seed: int = 42):
 
     def split(name: str, **options):
         return pets_dataset(
-            source, name, image_size=settings.image_size,
-            batch_size=settings.batch_size, squash=settings.squash, **options,
+            source,
+            name,
+            image_size=settings.image_size,
+            batch_size=settings.batch_size,
+            squash=settings.squash,
+            **options,
         )
 
     train = split("train", augment=settings.augment, shuffle=True, seed=seed)
@@ -216,12 +221,20 @@ def train(
     )
     seconds = time.perf_counter() - start
     return training.write_metrics(
-        model, test_data, out, history, seconds=seconds, settings=settings,
+        model,
+        test_data,
+        out,
+        history,
+        seconds=seconds,
+        settings=settings,
         data=data_description or pets.describe_source(source),
         weights=model.encoder_weights,
-        extra={"classes": list(PETS_CLASSES), "split": "test",
-               "validation_split": "val",
-               "synthetic_data": pets.is_synthetic_source(source)},
+        extra={
+            "classes": list(PETS_CLASSES),
+            "split": "test",
+            "validation_split": "val",
+            "synthetic_data": pets.is_synthetic_source(source),
+        },
     )
 
 
