@@ -1051,6 +1051,32 @@ def _table(graded) -> str:
                 f"{_raw_points(graded, r):g}/{r.score:g} ({r.max_score:g}) {r.status}"
             )
         lines.append(f"| {attack} | {what} | " + " | ".join(cells) + " |")
+    # Where the grading time goes: each submission's seconds (its worker,
+    # kernel and sandbox; several submissions run at once).
+    lines += [
+        "",
+        "Seconds per submission (graded "
+        f"{ATTACK_JOBS} at a time, the malformed honest shapes included):",
+        "",
+        "| submission | " + " | ".join(short) + " | total |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    everyone = graded["results"] + graded["malformed"]
+    rows = dict.fromkeys(r.student for r in everyone)
+    seconds = {(r.student, r.assignment): r.seconds for r in everyone}
+    for student in rows:
+        cells = [seconds.get((student, name)) for name in names]
+        total = sum(c for c in cells if c is not None)
+        shown = ["-" if c is None else f"{c:.0f}" for c in cells]
+        lines.append(f"| {student} | " + " | ".join(shown) + f" | {total:.0f} |")
+    totals = [
+        sum(seconds.get((student, name), 0.0) for student in rows) for name in names
+    ]
+    lines.append(
+        "| total | "
+        + " | ".join(f"{t:.0f}" for t in totals)
+        + f" | {sum(totals):.0f} |"
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -323,7 +323,7 @@ def test_deeplab_validation_uses_val_never_test(monkeypatch, tmp_path, profile):
     )
     settings = train.deeplab.deeplab_settings(profile)
     with pytest.raises(Stop):
-        train.deeplab.train_deeplab(settings, "unused", tmp_path)
+        train.deeplab.train(settings, "unused", tmp_path)
     assert seen == {"train": "train", "val": "val"}
 
 
@@ -525,7 +525,7 @@ def test_train_unet_stores_squash_and_deeplab_fit_letterbox(
     deeplab = dataclasses.replace(
         train_deeplab.deeplab_settings("quick"), epochs=1, image_size=32, batch_size=4
     )
-    train_deeplab.train_deeplab(deeplab, small_voc, tmp_path / "deeplab", verbose=0)
+    train_deeplab.train(deeplab, small_voc, tmp_path / "deeplab", verbose=0)
     info = json.loads((tmp_path / "deeplab" / model_info.INFO_FILE).read_text())
     assert info["resize"] == "letterbox"
 

@@ -1,7 +1,7 @@
 """``seglab train deeplabv3`` and ``seglab train unet``.
 
 Arguments are parsed here, into the model's settings dataclass, once; the
-work is done by :func:`seglab.train.deeplab.train_deeplab` and
+work is done by :func:`seglab.train.deeplab.train` and
 :func:`seglab.train.unet.train`. The parsers of ``--data`` and
 ``--class-weights`` live here, beside the commands that use them. TensorFlow is
 imported when a command runs, so ``seglab --help`` stays fast.
@@ -139,7 +139,7 @@ def run_train_deeplabv3(args: argparse.Namespace) -> int:
     from seglab.data.voc import DatasetError
 
     try:
-        result = train.deeplab.train_deeplab(
+        result = train.deeplab.train(
             settings,
             data_root,
             out,

@@ -1,6 +1,6 @@
 """DeepLabV3's run: :func:`deeplab_settings` holds the exact settings of each
 profile (model, input size, batch, optimiser, loss), so a lesson, the CLI and the
-benchmark all train the same thing; :func:`train_deeplab` is the whole run behind
+benchmark all train the same thing; :func:`train` is the whole run behind
 ``seglab train deeplabv3`` and writes ``model.keras``, ``history.csv``, ``logs/``
 (TensorBoard) and ``metrics.json``.
 """
@@ -127,7 +127,7 @@ def build_deeplab(
     return model
 
 
-def train_deeplab(
+def train(
     settings: DeepLabSettings,
     data_root: str | os.PathLike,
     out_dir: str | os.PathLike,
