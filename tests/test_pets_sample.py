@@ -186,9 +186,16 @@ def names_of_folder(root: Path, file_name: str) -> list[str]:
 
 
 def raw_pets_folder() -> Path | None:
-    """A raw folder holding the sample's original images, if this machine has one."""
+    """A raw folder holding the sample's original images, if this machine has one:
+    ``SEGLAB_PETS_RAW``, the data home's ``pets/``, or the course's real-data
+    folder beside the repository (``../shared/realdata/oxford-iiit-pet-300``)."""
     first = names_of("list.txt")[0]
-    for candidate in (os.environ.get("SEGLAB_PETS_RAW"), config.data_home() / "pets"):
+    beside = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+    for candidate in (
+        os.environ.get("SEGLAB_PETS_RAW"),
+        config.data_home() / "pets",
+        beside / "oxford-iiit-pet-300",
+    ):
         if candidate and (Path(candidate) / "images" / f"{first}.jpg").is_file():
             return Path(candidate)
     return None
