@@ -6,6 +6,9 @@ the final validation mIoU (inference mode), wall and CPU seconds and the load
 as one JSON line in ``--results``::
 
     SEGLAB_PROFILE=quick python benchmarks/deeplab_quick.py NAME '{"epochs": 18}'
+
+``--seed`` repeats a run with another data order, augmentation and
+initialisation.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name")
     parser.add_argument("changes", nargs="?", default="{}")
     parser.add_argument("--results", default="deeplab-quick.jsonl")
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     changes = json.loads(args.changes)
     if changes.get("atrous_rates") is not None:
@@ -38,11 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     config.configure_devices()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="deeplab-quick-") as out:
-        result = deeplab.train(settings, root, Path(out), verbose=2)
+        result = deeplab.train(settings, root, Path(out), seed=args.seed, verbose=2)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     line = {
         "name": args.name,
         "changes": changes,
+        "seed": args.seed,
         "val_mean_iou": round(result["mean_iou"], 4),
         "wall_s": round(time.perf_counter() - start),
         "cpu_s": round(usage.ru_utime + usage.ru_stime),

@@ -66,6 +66,30 @@ def test_sgd_uses_momentum_poly_decay_and_weight_decay():
         train.make_optimizer("rmsprop")
 
 
+def test_adam_takes_the_poly_schedule_too_and_quick_deeplab_uses_it():
+    adam = train.make_optimizer("adam", 2e-3, decay_steps=10)
+    assert isinstance(adam, keras.optimizers.Adam)
+    schedule = adam._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.PolynomialDecay)
+    assert float(schedule(0)) == pytest.approx(2e-3)
+    assert float(schedule(10)) == pytest.approx(1e-6)
+    constant = train.make_optimizer("adam", 2e-3)
+    assert not isinstance(
+        constant._learning_rate, keras.optimizers.schedules.LearningRateSchedule
+    )
+    quick = train.deeplab.deeplab_settings("quick")
+    model = train.deeplab.build_deeplab(
+        dataclasses.replace(quick, image_size=32, atrous_rates=(1, 2)),
+        steps_per_epoch=5,
+    )
+    horizon = model.optimizer._learning_rate.decay_steps
+    assert horizon == quick.epochs * 5
+    with pytest.raises(ValueError, match="'poly' or 'none'"):
+        train.deeplab.build_deeplab(
+            dataclasses.replace(quick, learning_rate_decay="cosine")
+        )
+
+
 def test_fit_learns_tiny_data_and_writes_its_outputs(tmp_path):
     model = tiny_model()
     data = tiny_data()

@@ -65,24 +65,24 @@ def make_optimizer(
     weight_decay: float = 0.0,
     momentum: float = 0.9,
 ) -> keras.optimizers.Optimizer:
-    """SGD (momentum, poly decay over ``decay_steps``) or Adam (constant rate).
+    """SGD (with momentum) or Adam; poly decay over ``decay_steps`` when given.
 
     ``weight_decay`` is Keras's decoupled decay (each step subtracts
     ``learning_rate * weight_decay * weight``), not an L2 term in the loss; the
     DeepLab settings use :func:`add_kernel_l2` instead, as their recipe does.
     """
     key = name.lower()
+    rate = (
+        learning_rate
+        if decay_steps is None
+        else poly_learning_rate(learning_rate, decay_steps)
+    )
     if key == "sgd":
-        rate = (
-            learning_rate
-            if decay_steps is None
-            else poly_learning_rate(learning_rate, decay_steps)
-        )
         return keras.optimizers.SGD(
             rate, momentum=momentum, weight_decay=weight_decay or None
         )
     if key == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None)
+        return keras.optimizers.Adam(rate, weight_decay=weight_decay or None)
     raise ValueError(f"optimizer {name!r} is unknown; choose 'sgd' or 'adam'")
 
 

@@ -40,6 +40,7 @@ class DeepLabSettings:
     loss: str
     augment: bool
     batchnorm_momentum: float | None = None
+    learning_rate_decay: str = "poly"
     num_classes: int = NUM_VOC_CLASSES
 
 
@@ -54,7 +55,10 @@ def deeplab_settings(profile: str | config.Profile | None = None) -> DeepLabSett
       decoupled ``weight_decay``.
     - ``quick``: CPU-sized: the profile's image size and batch, a light
       MobileNetV2 backbone with random weights, ASPP rates fitted to its
-      8 x 8 feature map (see :func:`seglab.models.atrous_rates_for`), Adam.
+      8 x 8 feature map (see :func:`seglab.models.atrous_rates_for`), Adam
+      2e-3 with poly decay, cross-entropy + Dice, augmentation, the profile's
+      epochs (17): about 6 minutes on 2 CPU cores
+      (``benchmarks/results/deeplab-quick-20261130.md``).
     """
     if not isinstance(profile, config.Profile):
         profile = config.get_profile(profile)
@@ -84,10 +88,10 @@ def deeplab_settings(profile: str | config.Profile | None = None) -> DeepLabSett
         output_stride=16,
         atrous_rates=atrous_rates_for(profile.voc_image_size, 16),
         optimizer="adam",
-        learning_rate=1e-3,
+        learning_rate=2e-3,
         weight_decay=0.0,
-        loss="cross_entropy",
-        augment=False,
+        loss="ce_dice",
+        augment=True,
         batchnorm_momentum=0.9,
     )
 
@@ -100,9 +104,14 @@ def build_deeplab(
 ) -> keras.Model:
     """DeepLabV3 built and compiled as ``settings`` say (call inside a strategy).
 
-    ``steps_per_epoch`` sets the poly-decay horizon of SGD
-    (``epochs * steps_per_epoch``).
+    ``steps_per_epoch`` sets the poly-decay horizon (``epochs *
+    steps_per_epoch``) when ``settings.learning_rate_decay`` is ``"poly"``.
     """
+    if settings.learning_rate_decay not in ("poly", "none"):
+        raise ValueError(
+            f"learning_rate_decay {settings.learning_rate_decay!r} is unknown; "
+            "choose 'poly' or 'none'"
+        )
     model = deeplabv3(
         settings.num_classes,
         backbone=settings.backbone,
@@ -112,7 +121,7 @@ def build_deeplab(
         batchnorm_momentum=settings.batchnorm_momentum,
     )
     decay_steps = None
-    if settings.optimizer == "sgd" and steps_per_epoch:
+    if settings.learning_rate_decay == "poly" and steps_per_epoch:
         decay_steps = settings.epochs * steps_per_epoch
     # the source recipe's weight decay: an L2 term in the loss, not decoupled
     training.add_kernel_l2(model, settings.weight_decay)
