@@ -2,8 +2,8 @@
 
 Each run trains ``seglab.train.deeplab.train`` with the quick profile's
 settings, changed by a JSON object of ``DeepLabSettings`` fields, and records
-the final validation mIoU (inference mode), wall and CPU seconds and the load
-as one JSON line in ``--results``::
+the final validation mIoU (inference mode), wall and CPU seconds, the load
+and the machine as one JSON line in ``--results``::
 
     SEGLAB_PROFILE=quick python benchmarks/deeplab_quick.py NAME '{"epochs": 18}'
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 from seglab import config
+from seglab.bench import report
 from seglab.data import synthetic
 from seglab.train import deeplab
 
@@ -51,12 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         "val_mean_iou": round(result["mean_iou"], 4),
         "wall_s": round(time.perf_counter() - start),
         "cpu_s": round(usage.ru_utime + usage.ru_stime),
-        "load_1min": round(os.getloadavg()[0], 1),
-        "cores": os.cpu_count(),
     }
-    print(json.dumps(line))
-    with open(args.results, "a") as results:
-        results.write(json.dumps(line) + "\n")
+    report.append_record(line, args.results)
     return 0
 
 

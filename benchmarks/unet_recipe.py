@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import tempfile
 import time
 
 from seglab import config, evaluate, train
+from seglab.bench import report
 from seglab.train import unet as train_unet
 
 
@@ -70,11 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": len(history["loss"]),
         "train_wall_s": round(wall, 1),
         "train_cpu_s": round(cpu, 1),
-        "load_average": [round(v, 1) for v in os.getloadavg()],
     }
-    print(json.dumps(row))
-    with open(args.results, "a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    report.append_record(row, args.results)
     return 0
 
 

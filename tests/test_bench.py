@@ -119,3 +119,16 @@ def test_training_layout_splits_the_global_batch_over_the_gpus():
     assert bench.train.training_layout(8, 4)["batch_per_replica"] == 2
     with pytest.raises(ValueError, match="multiple of 3"):
         bench.train.training_layout(8, 3)
+
+
+def test_append_record_adds_one_json_line_with_the_machine(tmp_path, capsys):
+    from seglab.bench import report
+
+    path = tmp_path / "runs.jsonl"
+    report.append_record({"name": "a", "val_mean_iou": 0.5}, path)
+    report.append_record({"name": "b", "val_mean_iou": 0.25}, path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["name"] for r in rows] == ["a", "b"]
+    assert rows[1]["val_mean_iou"] == 0.25
+    assert rows[0]["machine"]["cores"] >= 1 and "load_average" in rows[0]
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["name"] == "b"

@@ -48,6 +48,16 @@ def load_average() -> list[float] | None:
         return None
 
 
+def append_record(row: dict, path: str | os.PathLike) -> None:
+    """Print one run's figures as a JSON line and append it to ``path``, with
+    the load average and the machine (the tuning scripts in ``benchmarks/``)."""
+    row = {**row, "load_average": load_average(), "machine": machine()}
+    line = json.dumps(row)
+    print(line)
+    with open(path, "a") as handle:
+        handle.write(line + "\n")
+
+
 def notes(report: dict) -> list[str]:
     """What a reader must know to judge the figures (no GPU, a busy machine)."""
     found = []
