@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--source", default="sample")
     parser.add_argument("--results", default="unet-recipe.jsonl")
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     changes = json.loads(args.changes)
     for key in ("decoder_filters", "class_weights"):
@@ -39,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = dataclasses.replace(
         train_unet.unet_settings("quick"), epochs=args.epochs, **changes
     )
-    config.set_seed(42)
-    train_data, val_data, _ = train_unet.pets_data(settings, args.source)
+    config.set_seed(args.seed)
+    train_data, val_data, _ = train_unet.pets_data(settings, args.source, args.seed)
     steps = int(train_data.cardinality())
     model = train_unet.build_unet(settings, steps_per_epoch=steps)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     row = {
         "name": args.name,
         "changes": changes,
+        "seed": args.seed,
         "val_mean_iou": round(float(scores["mean_iou"]), 4),
         "val_per_class_iou": dict(
             zip(

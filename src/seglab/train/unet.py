@@ -60,7 +60,8 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
       tutorial's decoder (512, 256, 128, 64 filters), cross-entropy.
     - ``quick``: a recipe for a random encoder on a CPU, tuned on the Pets
       sample's validation split (``benchmarks/results/``): the profile's image
-      size, batch and epochs; MobileNetV2 of width 1.0 (trained, as every
+      size, batch (4: on a CPU twice the updates of batch 8 in about the same
+      time) and epochs; MobileNetV2 of width 1.0 (trained, as every
       random encoder is) with a decoder of half the width (256, 128, 64, 32:
       the decoder holds most of the computation); Adam from 2e-3 with cosine
       decay over the run; cross-entropy + Dice.
