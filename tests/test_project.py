@@ -39,6 +39,16 @@ def test_environment_yml_and_pyproject_pin_the_same_versions():
     assert re.search(r"^\s*-\s+python=3\.11\s*$", text, re.MULTILINE)
 
 
+def test_the_student_copy_carries_the_files_pip_needs_to_install_it():
+    from seglab.grading.release import STUDENT_COPY_PARTS
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = [project["readme"], *project["license-files"], "pyproject.toml"]
+    for name in needed:
+        assert (ROOT / name).is_file(), f"pyproject.toml names {name}: missing"
+        assert name in STUDENT_COPY_PARTS, f"students' copy lacks {name}"
+
+
 def test_notebooks_are_stored_without_outputs():
     assert NOTEBOOKS, "no notebooks found"
     for path in NOTEBOOKS:
