@@ -190,7 +190,8 @@ def _register_unet(models: argparse._SubParsersAction) -> None:
         "--class-weights",
         default=None,
         help="one weight per class (pet,background,border), e.g. "
-        "1,1,3, or 'auto' (inverse pixel frequency)",
+        "1,1,3, 'auto' (inverse pixel frequency) or 'none'; default: the "
+        "profile's recipe (quick 1,1,2, full none)",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/unet"))
     parser.add_argument(

@@ -28,6 +28,9 @@ from seglab.palette import PETS_CLASSES
 NUM_PETS_CLASSES = len(PETS_CLASSES)
 QUICK_DECODER_FILTERS = (256, 128, 64, 32)
 """Decoder widths of the quick profile's U-Net (half the tutorial's)."""
+QUICK_CLASS_WEIGHTS = (1.0, 1.0, 2.0)
+"""Class weights of the quick recipe's cross-entropy term: pet, background,
+border (the thin, rarest class) twice."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +67,10 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
       time) and epochs; MobileNetV2 of width 1.0 (trained, as every
       random encoder is) with a decoder of half the width (256, 128, 64, 32:
       the decoder holds most of the computation); Adam from 2e-3 with cosine
-      decay over the run; cross-entropy + Dice.
+      decay over the run; cross-entropy + Dice, with the border class
+      weighted twice in the cross-entropy (:data:`QUICK_CLASS_WEIGHTS`).
+      A run that compares weightings (lessons 5 and 6) sets
+      ``class_weights=None`` for its unweighted model.
     """
     if not isinstance(profile, config.Profile):
         profile = config.get_profile(profile)
@@ -81,6 +87,7 @@ def unet_settings(profile: str | config.Profile | None = None) -> UNetSettings:
         augment=True,
         schedule="constant" if full else "cosine",
         loss="cross_entropy" if full else "ce_dice",
+        class_weights=None if full else QUICK_CLASS_WEIGHTS,
         decoder_filters=DECODER_FILTERS if full else QUICK_DECODER_FILTERS,
     )
 
