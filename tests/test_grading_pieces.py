@@ -451,3 +451,53 @@ def test_report_keeps_rows_of_submissions_graded_earlier(tmp_path):
         rows = {r["student_id"]: r for r in csv.DictReader(handle)}
     assert rows["ann"]["score"] == "10" and rows["ann"]["notes"] == "note"
     assert rows["bob"]["status"] == "ok" and rows["bob"]["score"] == "40"
+
+
+# A parent that trained Keras models and iterated tf.data datasets, with its
+# garbage not yet collected (as in a notebook or a long test session), then
+# forks a grading worker whose garbage collector runs.
+_FORK_AFTER_TENSORFLOW = """
+import gc, os
+import numpy as np
+import keras
+import tensorflow as tf
+from seglab.grading import autograde
+
+gc.disable()
+for _ in range(3):
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(32), keras.layers.Dense(4)]
+    )
+    model.compile("adam", "mse")
+    model.fit(np.zeros((64, 16)), np.zeros((64, 4)), epochs=1, verbose=0)
+    for _ in tf.data.Dataset.range(100).map(lambda x: x * 2).batch(8):
+        pass
+    del model
+
+
+def child():
+    gc.enable()
+    junk = [[{} for _ in range(50)] for _ in range(2000)]
+    gc.collect()
+    os._exit(0)
+
+
+worker = autograde.start_worker(child)
+worker.join()
+print("worker exit code", worker.exitcode)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux")
+def test_a_worker_forked_from_a_tensorflow_session_survives_its_collector():
+    """Without ``gc.freeze`` around the fork this child dies with SIGSEGV (-11):
+    an honest submission graded from such a session failed with 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", _FORK_AFTER_TENSORFLOW],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-1] == "0", result.stdout

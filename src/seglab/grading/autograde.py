@@ -4,7 +4,9 @@ sandboxed; withheld scores and ``clear``; the grades CSV and the report."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
+import multiprocessing
 import re
 import sys
 import tempfile
@@ -422,10 +424,35 @@ def _wait_any(running: list[_Pending]) -> list[_Pending]:
     return [p for p in running if not p.process.is_alive() or now >= p.deadline]
 
 
+def start_worker(target, *args) -> multiprocessing.Process:
+    """Start ``target(*args)`` in a new process: forked on Linux, where
+    nbgrader is already imported (seconds saved per submission), spawned
+    elsewhere.
+
+    The fork happens with the garbage collector's objects frozen
+    (``gc.freeze``), so the child never collects what it inherited. A parent
+    that has used TensorFlow (a notebook, the test suite) holds TensorFlow
+    objects whose collection in a forked child kills the child with SIGSEGV:
+    the honest submission it grades would fail.
+    """
+    if not sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(target=target, args=args, daemon=False)
+        process.start()
+        return process
+    process = multiprocessing.get_context("fork").Process(
+        target=target, args=args, daemon=False
+    )
+    gc.freeze()
+    try:
+        process.start()
+    finally:
+        gc.unfreeze()
+    return process
+
+
 def _start(course, name, student, expected, releases, mode) -> _Pending:
     """Read, rebuild, scan and stage a submission; start its worker."""
-    import multiprocessing
-
     from seglab.grading import submission as submission_module
     from seglab.grading import withhold
     from seglab.grading import worker as worker_module
@@ -464,13 +491,7 @@ def _start(course, name, student, expected, releases, mode) -> _Pending:
     }
     request_path = scratch / "REQUEST"
     request_path.write_text(json.dumps(request))
-    # Forked on Linux (nbgrader is already imported: seconds saved per
-    # submission; this process has no other threads), a fresh one elsewhere.
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    process = multiprocessing.get_context(method).Process(
-        target=worker_module.child_main, args=(str(request_path),), daemon=False
-    )
-    process.start()
+    process = start_worker(worker_module.child_main, str(request_path))
     deadline = started + _worker_timeout(max(1, len(expected)))
     return _Pending(
         name,
