@@ -435,19 +435,16 @@ def start_worker(target, *args) -> multiprocessing.Process:
     objects whose collection in a forked child kills the child with SIGSEGV:
     the honest submission it grades would fail.
     """
-    if not sys.platform.startswith("linux"):
-        context = multiprocessing.get_context("spawn")
-        process = context.Process(target=target, args=args, daemon=False)
-        process.start()
-        return process
-    process = multiprocessing.get_context("fork").Process(
-        target=target, args=args, daemon=False
-    )
-    gc.freeze()
+    fork = sys.platform.startswith("linux")
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    process = context.Process(target=target, args=args, daemon=False)
+    if fork:
+        gc.freeze()
     try:
         process.start()
     finally:
-        gc.unfreeze()
+        if fork:
+            gc.unfreeze()
     return process
 
 
