@@ -501,3 +501,27 @@ def test_a_worker_forked_from_a_tensorflow_session_survives_its_collector():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-1] == "0", result.stdout
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="child subreaper is Linux only"
+)
+def test_the_reaper_kills_and_reports_only_strays_that_outlive_its_grace():
+    """A stray that ends by itself within the grace (a kernel's process tree
+    still shutting down as its worker exits) is no leftover: an honest
+    submission was once flagged for one. A stray that keeps running is killed
+    and named; a running worker's tree is spared."""
+    with autograde._orphans_reaped() as reaper:
+        reaper.grace = 2.0
+        worker = subprocess.Popen(["sleep", "62"])
+        detacher = subprocess.Popen(["/bin/sh", "-c", "sleep 0.3 & sleep 61 & exit 0"])
+        detacher.wait()
+        killed = reaper.sweep([worker.pid])
+        assert worker.poll() is None
+        worker.kill()
+        worker.wait()
+    assert killed == ["sleep 61"]
+    import psutil
+
+    names = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+    assert "sleep 61" not in names and "sleep 0.3" not in names

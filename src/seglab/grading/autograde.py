@@ -327,9 +327,15 @@ class _orphans_reaped:
         self._set(1)
         return self
 
+    #: Seconds a stray process gets to end by itself before it counts as left
+    #: running: a kernel's process tree that is being shut down while its
+    #: worker exits is adopted here for a moment (seen under load).
+    grace = 3.0
+
     def sweep(self, keep: Sequence[int]) -> list[str]:
         """Kill this process's descendants except the ``keep`` trees and those
-        that were there before; returns what was killed."""
+        that were there before; returns what was still running after
+        ``grace`` seconds and was killed."""
         import psutil
 
         me = psutil.Process()
@@ -340,16 +346,29 @@ class _orphans_reaped:
                 spared |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
             except psutil.Error:
                 pass
-        doomed = [p for p in me.children(recursive=True) if p.pid not in spared]
-        killed = []
-        for process in list(doomed):
+        strays = []
+        for process in me.children(recursive=True):
             try:
                 # A process a running worker started after ``spared`` was
                 # taken (a new kernel) is that worker's, not an orphan.
-                if any(parent.pid in keep for parent in process.parents()):
-                    doomed.remove(process)
+                if process.pid in spared or any(
+                    parent.pid in keep for parent in process.parents()
+                ):
+                    continue
+            except psutil.Error:
+                continue
+            strays.append(process)
+        # Waiting also reaps the adopted ones that already ended (zombies).
+        _, doomed = psutil.wait_procs(strays, timeout=self.grace if strays else 0)
+        killed = []
+        for process in doomed:
+            try:
+                if process.status() == psutil.STATUS_ZOMBIE:
                     continue
                 killed.append(" ".join(process.cmdline())[:80] or process.name())
+            except psutil.Error:
+                pass
+            try:
                 process.kill()
             except psutil.Error:
                 pass
@@ -533,7 +552,7 @@ def _finish(course, pending: _Pending) -> SubmissionResult:
     if pending.leftovers:
         notes.append(
             f"{len(pending.leftovers)} process(es) left running after "
-            "grading were killed"
+            "grading were killed: " + "; ".join(pending.leftovers[:3])
         )
     for notebook_id in pending.expected:
         autograded = course / "autograded" / student / name / f"{notebook_id}.ipynb"
