@@ -42,21 +42,21 @@ if _THREADS:
 # dry run last); starting the longest first lets both workers finish
 # together. Files not listed keep their order after these.
 LONGEST_FIRST = {
-    "lessons/06_evaluation.ipynb": 295,
-    "lessons/04_deeplabv3.ipynb": 295,
-    "lessons/05_unet_pets.ipynb": 202,
-    "tests/test_grading_attacks.py": 164,
-    "tests/test_synthetic_difficulty.py": 148,
-    "tests/test_full_profile.py": 139,
-    "tests/test_models.py": 118,
-    "tests/test_train.py": 114,
-    "tests/test_cli_models.py": 83,
-    "tests/test_train_unet.py": 74,
-    "tests/test_distributed.py": 74,
-    "tests/test_assignment_tests.py": 66,
-    "tests/test_nbgrader.py": 59,
-    "tests/test_bench.py": 57,
-    "tests/test_unet.py": 54,
+    "tests/test_grading_attacks.py": 454,
+    "lessons/05_unet_pets.ipynb": 142,
+    "lessons/04_deeplabv3.ipynb": 122,
+    "lessons/06_evaluation.ipynb": 122,
+    "tests/test_full_profile.py": 92,
+    "tests/test_train.py": 83,
+    "tests/test_synthetic_difficulty.py": 60,
+    "tests/test_cli_models.py": 37,
+    "tests/test_models.py": 35,
+    "tests/test_distributed.py": 33,
+    "tests/test_assignment_tests.py": 32,
+    "tests/test_bench.py": 26,
+    "tests/test_train_unet.py": 20,
+    "tests/test_nbgrader.py": 15,
+    "tests/test_grading_pieces.py": 12,
 }
 
 
