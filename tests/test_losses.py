@@ -208,11 +208,9 @@ def test_dice_losses_refuse_sample_weights_with_the_fix(factory):
         factory(NUM_CLASSES)(labels, logits, sample_weight=np.ones(labels.shape))
 
 
-def test_call_returns_one_loss_per_pixel_whose_mean_is_the_loss():
+def test_call_returns_the_batch_loss_as_one_float32_scalar():
     labels, logits = random_batch(8)
     loss = losses.cross_entropy(NUM_CLASSES)
-    per_pixel = loss.call(labels, logits)
-    assert tuple(per_pixel.shape) == labels.shape
-    assert float(tf.reduce_mean(per_pixel)) == pytest.approx(
-        np_cross_entropy(labels, logits), rel=1e-5
-    )
+    value = loss.call(labels, logits)
+    assert value.shape == () and value.dtype == tf.float32
+    assert float(value) == pytest.approx(np_cross_entropy(labels, logits), rel=1e-5)

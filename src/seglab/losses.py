@@ -9,21 +9,30 @@ Every loss takes integer labels ``(B, H, W)`` or ``(B, H, W, 1)`` and logits
 - averages run over the valid pixels of the whole batch, not per image;
 - a batch without any valid pixel gives a finite 0 instead of NaN;
 - the maths runs in float32 even when the model computes in ``mixed_float16``;
-- ``call`` returns a ``(B, H, W)`` tensor, one value per pixel, and Keras
-  reduces it. That is what makes the loss right under ``MirroredStrategy``:
-  Keras divides a non-scalar loss by the number of replicas before the
-  replicas' gradients are summed (a scalar it leaves alone, so the step and the
-  logged loss would be N times too large on N devices). The per-pixel values
-  are scaled by ``pixels / valid pixels`` so that Keras's mean over all pixels
-  is the mean over the valid ones.
 - ``sample_weight`` acts per pixel for cross-entropy and focal loss (a
-  ``(B, H, W)`` weight map, or ``(B,)`` per image). Dice, and cross-entropy +
-  Dice, compare whole class areas, so a pixel's weight has no meaning there:
-  they raise ``ValueError`` when given sample weights.
+  ``(B, H, W)`` weight map, or ``(B,)`` per image): each pixel's loss is
+  multiplied by its weight, and the sum is divided by the number of valid
+  pixels (or the sum of their class weights), as Keras's own losses do. Dice,
+  and cross-entropy + Dice, compare whole class areas, so a pixel's weight has
+  no meaning there: they raise ``ValueError`` when given sample weights.
 
-Under a distribution strategy the sums that define a loss (valid pixels, class
-weights, Dice's class areas) are all-reduced over the replicas, so the loss
-and its gradient equal the single-device ones for the same global batch.
+**Several replicas** (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``).
+A loss is defined by sums over the *global* batch (valid pixels, class
+weights, weighted losses, Dice's class areas). Each replica computes its own
+sums, one all-reduce adds them up (:func:`seglab.replicas.global_sum`;
+forward only: no collective runs in the backward pass), and every replica
+then knows the global batch's loss. What a
+replica returns to Keras has two parts (:func:`_replica_result`):
+
+- its *gradient* is that of the replica's own share of the global loss (its
+  weighted losses over the global weight sum; for Dice, the first-order term
+  of its class areas), so the gradients Keras sums over the replicas are the
+  single-device gradient of the global batch;
+- its *value* is the global loss divided by the number of replicas, so the
+  loss Keras logs (each replica's value, times the number of replicas,
+  averaged with its local batch size as weight) is the single-device loss,
+  also when the replicas hold different numbers of images (an uneven last
+  batch, an empty replica).
 
 Use the factories :func:`cross_entropy`, :func:`dice`, :func:`focal` and
 :func:`ce_dice`; the classes they return are registered with Keras, so a saved
@@ -37,6 +46,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from seglab import replicas
 from seglab.palette import IGNORE_LABEL
 
 
@@ -55,53 +65,65 @@ def _labels_and_mask(labels, num_classes: int, ignore_label: int):
     return safe, tf.cast(valid, tf.float32)
 
 
+def _pixel_weights(sample_weight, labels):
+    """``sample_weight`` as float32 ``(B, H, W)`` (or ``(B, 1, 1)``), or None.
+
+    Accepts ``(B,)`` or ``(B, 1)`` per image and ``(B, H, W)`` or
+    ``(B, H, W, 1)`` per pixel.
+    """
+    if sample_weight is None:
+        return None
+    weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
+    rank = weights.shape.rank
+    if rank == 1 or (rank == 2 and weights.shape[-1] == 1):
+        return tf.reshape(weights, [-1, 1, 1])
+    if rank == 4:
+        weights = tf.squeeze(weights, axis=-1)
+    if weights.shape.rank != 3:
+        raise ValueError(
+            f"sample_weight of shape {weights.shape} does not fit labels of shape "
+            f"{labels.shape}: give one weight per image (B,) or per pixel (B, H, W)"
+        )
+    return weights
+
+
+def _replica_result(share, value):
+    """The scalar one replica hands Keras for a loss ``value`` of the global batch.
+
+    ``share``: this replica's part of the loss, whose gradients summed over the
+    replicas are the gradient of ``value``. The result has ``share``'s
+    gradient and the value ``value / replicas``, which is what Keras expects of
+    a replica's loss: it sums the replicas' gradients, and logs the value
+    times the number of replicas. On one device the result is ``value``.
+    """
+    return share + tf.stop_gradient(value / replicas.replicas_in_sync() - share)
+
+
 def batch_class_weights(labels, valid, num_classes: int):
-    """Per-class weights ``1 - frequency`` from one batch's valid pixels.
+    """Per-class weights ``1 - frequency`` from the global batch's valid pixels.
 
     ``labels`` int32 ``(B, H, W)`` (ignored pixels already replaced),
     ``valid`` float32 ``(B, H, W)`` -> float32 ``(num_classes,)``. Frequent
     classes (usually background) weigh less; no gradient flows through them.
+    Under a distribution strategy the class counts are summed over the
+    replicas first, so every replica weighs with the whole batch's table.
     """
     counts = tf.math.unsorted_segment_sum(
         tf.reshape(valid, [-1]), tf.reshape(labels, [-1]), num_classes
     )
+    counts = replicas.global_sum(counts)
     total = tf.maximum(tf.reduce_sum(counts), 1.0)
     return tf.stop_gradient(1.0 - counts / total)
 
 
-def _sum_over_replicas(*values):
-    """Sum tensors over the replicas of a distribution strategy (a no-op on one).
-
-    Differentiable: inside ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy``
-    this is an all-reduce, whose gradient is the all-reduce of the gradients.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return values
-    return tuple(context.all_reduce(tf.distribute.ReduceOp.SUM, list(values)))
-
-
-def _spread(weights, per_pixel):
-    """``weights * per_pixel``, rescaled so its plain mean is the weighted mean.
-
-    ``weights`` (zero on ignored pixels) and ``per_pixel`` are float32
-    ``(B, H, W)``; returns ``(B, H, W)`` whose plain mean equals
-    ``sum(weights * per_pixel) / sum(weights)`` (0 when no weight is left).
-    Under a distribution strategy the sums run over the whole global batch, so
-    Keras's per-replica mean divided by the number of replicas adds up to the
-    single-device loss even when replicas hold different numbers of valid pixels.
-    """
-    (total,) = _sum_over_replicas(tf.reduce_sum(weights))
-    # Keras divides by the local pixels and by the number of replicas (the same
-    # count it reads here); undo both, then divide by the global weight sum.
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    local_pixels = tf.cast(tf.size(weights), tf.float32)
-    scale = tf.math.divide_no_nan(local_pixels * replicas, total)
-    return weights * per_pixel * tf.stop_gradient(scale)
-
-
 class _SegmentationLoss(keras.losses.Loss):
-    """Base: masks ignored pixels; ``call`` returns per-pixel losses."""
+    """Base: masks ignored pixels, sums over the global batch, returns a scalar.
+
+    A subclass defines the loss by two methods: :meth:`local_sums`, a float32
+    vector of the sums this replica contributes (pixel sums, class areas), and
+    :meth:`share_and_value`, which turns this replica's sums and the global
+    ones into the replica's share of the loss and the global loss.
+    """
 
     def __init__(
         self,
@@ -116,28 +138,24 @@ class _SegmentationLoss(keras.losses.Loss):
         self.ignore_label = int(ignore_label)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
-            # (B,) or (B, 1) per image, (B, H, W) or (B, H, W, 1) per pixel
-            sample_weight = tf.convert_to_tensor(sample_weight, tf.float32)
-            if sample_weight.shape.rank in (1, 2) and (
-                sample_weight.shape.rank == 1 or sample_weight.shape[-1] == 1
-            ):
-                sample_weight = tf.reshape(sample_weight, [-1, 1, 1])
-            elif sample_weight.shape.rank == 4:
-                sample_weight = tf.squeeze(sample_weight, axis=-1)
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        with tf.name_scope(self.name):
+            logits = tf.cast(y_pred, tf.float32)
+            labels, valid = _labels_and_mask(
+                y_true, self.num_classes, self.ignore_label
+            )
+            weights = _pixel_weights(sample_weight, labels)
+            local = self.local_sums(labels, valid, logits, weights)
+            share, value = self.share_and_value(local, replicas.global_sum(local))
+            return _replica_result(share, value)
 
     def call(self, y_true, y_pred):
-        """Per-pixel losses ``(B, H, W)`` float32 whose mean is the batch loss."""
-        logits = tf.cast(y_pred, tf.float32)
-        labels, valid = _labels_and_mask(y_true, self.num_classes, self.ignore_label)
-        return self.per_pixel_loss(labels, valid, logits)
+        """The batch's loss, float32 scalar (what calling the loss returns)."""
+        return self(y_true, y_pred)
 
-    def masked_loss(self, labels, valid, logits):
-        """The batch's scalar loss (the mean of :meth:`per_pixel_loss`)."""
-        return tf.reduce_mean(self.per_pixel_loss(labels, valid, logits))
+    def local_sums(self, labels, valid, logits, weights):  # pragma: no cover
+        raise NotImplementedError
 
-    def per_pixel_loss(self, labels, valid, logits):  # pragma: no cover - abstract
+    def share_and_value(self, local, total):  # pragma: no cover
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -154,6 +172,25 @@ def _refuse_sample_weight(loss: keras.losses.Loss, sample_weight) -> None:
             "meaning. Drop sample_weight (and class_weight in fit), or use "
             "seglab.losses.cross_entropy(..., class_weights=...) or focal loss."
         )
+
+
+def _weighted_mean_sums(per_pixel, class_weight, weights):
+    """``[sum(weights * class_weight * per_pixel), sum(class_weight)]``.
+
+    ``class_weight`` is zero on ignored pixels; ``weights`` (sample weights)
+    may be None. The loss is the first sum over the second, over the global
+    batch.
+    """
+    weighted = class_weight if weights is None else class_weight * weights
+    return tf.stack([tf.reduce_sum(weighted * per_pixel), tf.reduce_sum(class_weight)])
+
+
+def _weighted_mean(local, total):
+    """Share and value of a weighted mean from :func:`_weighted_mean_sums`."""
+    return (
+        tf.math.divide_no_nan(local[0], total[1]),
+        tf.math.divide_no_nan(total[0], total[1]),
+    )
 
 
 @keras.saving.register_keras_serializable(package="seglab")
@@ -187,17 +224,20 @@ class MaskedCrossEntropy(_SegmentationLoss):
                 )
         self.class_weights = class_weights
 
-    def per_pixel_loss(self, labels, valid, logits):
+    def local_sums(self, labels, valid, logits, weights):
         per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         if self.class_weights is None:
-            weights = valid
+            class_weight = valid
         else:
             if self.class_weights == "batch":
                 table = batch_class_weights(labels, valid, self.num_classes)
             else:
                 table = tf.constant(self.class_weights, tf.float32)
-            weights = tf.gather(table, labels) * valid
-        return _spread(weights, per_pixel)
+            class_weight = tf.gather(table, labels) * valid
+        return _weighted_mean_sums(per_pixel, class_weight, weights)
+
+    def share_and_value(self, local, total):
+        return _weighted_mean(local, total)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "class_weights": self.class_weights}
@@ -208,7 +248,7 @@ class MaskedDice(_SegmentationLoss):
     """Soft Dice loss ``1 - mean_c (2 |P_c Y_c| + s) / (|P_c| + |Y_c| + s)``.
 
     ``P`` are softmax probabilities and ``Y`` one-hot labels, both zeroed on
-    ignored pixels and summed over the whole batch per class ``c``.
+    ignored pixels and summed over the whole (global) batch per class ``c``.
     """
 
     def __init__(
@@ -226,24 +266,35 @@ class MaskedDice(_SegmentationLoss):
         _refuse_sample_weight(self, sample_weight)
         return super().__call__(y_true, y_pred)
 
-    def per_pixel_loss(self, labels, valid, logits):
-        """The batch's Dice loss, the same value at every pixel."""
-        return tf.fill(tf.shape(labels), self.dice_loss(labels, valid, logits))
-
-    def dice_loss(self, labels, valid, logits):
-        """Scalar soft Dice loss over the whole batch."""
+    def local_sums(self, labels, valid, logits, weights):
+        """``[intersection (C,), sizes (C,)]`` of this replica's pixels."""
         mask = valid[..., None]
         probabilities = tf.nn.softmax(logits, axis=-1) * mask
         one_hot = tf.one_hot(labels, self.num_classes, dtype=tf.float32) * mask
         axes = [0, 1, 2]
         intersection = tf.reduce_sum(probabilities * one_hot, axis=axes)
-        sizes = tf.reduce_sum(probabilities, axis=axes) + tf.reduce_sum(
-            one_hot, axis=axes
+        sizes = tf.reduce_sum(probabilities + one_hot, axis=axes)
+        return tf.concat([intersection, sizes], axis=0)
+
+    def share_and_value(self, local, total):
+        """Dice of the global class areas; the share is its first-order term.
+
+        With ``I`` and ``S`` the global intersections and sizes, the loss
+        ``1 - mean((2 I + s) / (S + s))`` has the derivatives
+        ``-2 / (C (S + s))`` by ``I`` and ``(2 I + s) / (C (S + s)^2)`` by
+        ``S``; a replica's share is those (constant) derivatives times its
+        own ``I`` and ``S``, so the shares' gradients add up to the loss's.
+        """
+        classes = self.num_classes
+        intersection, sizes = total[:classes], total[classes:]
+        denominator = sizes + self.smooth
+        score = (2.0 * intersection + self.smooth) / denominator
+        by_intersection = -2.0 / (classes * denominator)
+        by_size = (2.0 * intersection + self.smooth) / (classes * denominator**2)
+        share = tf.reduce_sum(by_intersection * local[:classes]) + tf.reduce_sum(
+            by_size * local[classes:]
         )
-        # over the global batch: every replica scores the same whole-batch Dice
-        intersection, sizes = _sum_over_replicas(intersection, sizes)
-        score = (2.0 * intersection + self.smooth) / (sizes + self.smooth)
-        return 1.0 - tf.reduce_mean(score)
+        return share, 1.0 - tf.reduce_mean(score)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "smooth": self.smooth}
@@ -264,10 +315,14 @@ class MaskedFocal(_SegmentationLoss):
         super().__init__(num_classes, ignore_label, name=name, **kwargs)
         self.gamma = float(gamma)
 
-    def per_pixel_loss(self, labels, valid, logits):
+    def local_sums(self, labels, valid, logits, weights):
         log_p_true = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         p_true = tf.exp(log_p_true)
-        return _spread(valid, -tf.pow(1.0 - p_true, self.gamma) * log_p_true)
+        per_pixel = -tf.pow(1.0 - p_true, self.gamma) * log_p_true
+        return _weighted_mean_sums(per_pixel, valid, weights)
+
+    def share_and_value(self, local, total):
+        return _weighted_mean(local, total)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "gamma": self.gamma}
@@ -296,10 +351,20 @@ class CrossEntropyDice(_SegmentationLoss):
         _refuse_sample_weight(self, sample_weight)
         return super().__call__(y_true, y_pred)
 
-    def per_pixel_loss(self, labels, valid, logits):
-        return self.cross_entropy.per_pixel_loss(
-            labels, valid, logits
-        ) + self.dice.dice_loss(labels, valid, logits)
+    def local_sums(self, labels, valid, logits, weights):
+        """Cross-entropy's two sums, then Dice's ``2 C``: one all-reduce."""
+        return tf.concat(
+            [
+                self.cross_entropy.local_sums(labels, valid, logits, weights),
+                self.dice.local_sums(labels, valid, logits, weights),
+            ],
+            axis=0,
+        )
+
+    def share_and_value(self, local, total):
+        ce_share, ce_value = self.cross_entropy.share_and_value(local[:2], total[:2])
+        dice_share, dice_value = self.dice.share_and_value(local[2:], total[2:])
+        return ce_share + dice_share, ce_value + dice_value
 
     def get_config(self) -> dict:
         return {

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from seglab import replicas
 from seglab.palette import IGNORE_LABEL
 
 
@@ -109,7 +110,15 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         self.total_confusion.assign(tf.zeros_like(self.total_confusion))
 
     def _matrix(self):
-        return tf.cast(tf.convert_to_tensor(self.total_confusion), tf.float64)
+        """The accumulated matrix, float64, over all replicas.
+
+        Keras reads a metric's result inside each replica while it trains and
+        logs the replicas' mean; a replica holds only its own counts there, so
+        they are summed over the replicas first (in float64: exact to 2^53
+        pixels). Outside a replica the variable already reads as the sum.
+        """
+        matrix = tf.cast(tf.convert_to_tensor(self.total_confusion), tf.float64)
+        return replicas.global_sum(matrix)
 
     @staticmethod
     def _mean_where(values, present):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -243,9 +244,15 @@ def run_grade_collect(args: argparse.Namespace) -> int:
 
 
 def run_grade_feedback(args: argparse.Namespace) -> int:
+    failures: list[str] = []
     try:
         written = generate_feedback(
-            args.course, args.assignments, args.student, args.release, args.exchange
+            args.course,
+            args.assignments,
+            args.student,
+            args.release,
+            args.exchange,
+            failures=failures,
         )
     except GradingError as error:
         raise _command_error(error) from error
@@ -253,7 +260,9 @@ def run_grade_feedback(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if args.release:
         print("released to the exchange: students fetch it in the Assignment List")
-    return 0
+    for failure in failures:
+        print(f"seglab: no feedback for {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def run_grade_student_copy(args: argparse.Namespace) -> int:

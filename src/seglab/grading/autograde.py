@@ -92,8 +92,14 @@ def _notes_from_log(log: str) -> list[str]:
 
 
 def _locked_sources(notebook_path: Path) -> dict[str, str]:
-    """Source of every locked cell (set-up and tests), keyed by ``grade_id``."""
-    notebook = nbformat.read(str(notebook_path), as_version=4)
+    """Source of every locked cell (set-up and tests), keyed by ``grade_id``.
+
+    Read like a submission (metadata of the wrong type dropped), since the
+    submitted notebook is one of those read here.
+    """
+    from seglab.grading.submission import read_notebook
+
+    notebook = read_notebook(notebook_path)
     sources = {}
     for cell in notebook.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -269,11 +275,23 @@ def autograde(
         while queue or running:
             while queue and len(running) < jobs:
                 name, student, expected, releases = queue.pop(0)
-                running.append(_start(course, name, student, expected, releases, mode))
+                started = time.monotonic()
+                try:
+                    running.append(
+                        _start(course, name, student, expected, releases, mode)
+                    )
+                except Exception as error:  # noqa: BLE001 (this submission only)
+                    report(_unprepared(course, name, student, started, error))
+            if not running:
+                continue
             for pending in _wait_any(running):
                 running.remove(pending)
                 pending.stop(reaper, [p.pid for p in running])
-                report(_finish(course, pending))
+                try:
+                    result = _finish(course, pending)
+                except Exception as error:  # noqa: BLE001 (this submission only)
+                    result = _unfinished(course, pending, error)
+                report(result)
     order = {
         (n, s): i for i, (n, s) in enumerate((n, s) for n in names for s in found[n])
     }
@@ -468,15 +486,31 @@ def start_worker(target, *args) -> multiprocessing.Process:
 
 
 def _start(course, name, student, expected, releases, mode) -> _Pending:
-    """Read, rebuild, scan and stage a submission; start its worker."""
+    """Read, rebuild, scan and stage a submission; start its worker.
+
+    Raises whatever went wrong with this submission (its scratch folder is
+    removed first); the caller reports it as failed and grades the next one.
+    """
+    started = time.monotonic()
+    scratch_dir = tempfile.TemporaryDirectory(prefix="seglab-grade-")
+    try:
+        return _stage_and_start(
+            course, name, student, expected, releases, mode, scratch_dir, started
+        )
+    except BaseException:
+        scratch_dir.cleanup()
+        raise
+
+
+def _stage_and_start(
+    course, name, student, expected, releases, mode, scratch_dir, started
+) -> _Pending:
     from seglab.grading import submission as submission_module
     from seglab.grading import withhold
     from seglab.grading import worker as worker_module
 
     notes: list[str] = []
     submitted = course / "submitted" / student / name
-    started = time.monotonic()
-    scratch_dir = tempfile.TemporaryDirectory(prefix="seglab-grade-")
     scratch = Path(scratch_dir.name)
     prepared = submission_module.prepare(submitted, releases)
     notes.extend(prepared.notes)
@@ -522,6 +556,72 @@ def _start(course, name, student, expected, releases, mode) -> _Pending:
         started,
         deadline,
     )
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def _unprepared(
+    course: Path, name: str, student: str, started: float, error: Exception
+) -> SubmissionResult:
+    """A submission that could not be read, rebuilt, scanned or staged: 0 points.
+
+    Nothing of it was graded; whatever the gradebook held for it from an
+    earlier run is zeroed too, so no stale score stands for this submission.
+    """
+    _zero_grades(course, name, student)
+    return SubmissionResult(
+        name,
+        student,
+        False,
+        0.0,
+        _max_score(course, name),
+        time.monotonic() - started,
+        [f"the submission could not be prepared for grading ({_error_text(error)})"],
+    )
+
+
+def _unfinished(course: Path, pending: _Pending, error: Exception) -> SubmissionResult:
+    """A submission whose results could not be collected: 0 points, for a look."""
+    try:
+        pending.scratch.cleanup()
+    except OSError:
+        pass
+    _zero_grades(course, pending.name, pending.student)
+    return SubmissionResult(
+        pending.name,
+        pending.student,
+        False,
+        0.0,
+        _max_score(course, pending.name),
+        time.monotonic() - pending.started,
+        pending.notes
+        + [f"grading could not be completed ({_error_text(error)}); 0 points"],
+    )
+
+
+def _max_score(course: Path, name: str) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(_db_url(course), COURSE_ID) as gradebook:
+        return float(gradebook.find_assignment(name).max_score)
+
+
+def _zero_grades(course: Path, name: str, student: str) -> None:
+    """Zero a submission's grades in the gradebook and mark them for a look."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(_db_url(course), COURSE_ID) as gradebook:
+        try:
+            submission = gradebook.find_submission(name, student)
+        except MissingEntry:
+            return
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0.0
+                grade.needs_manual_grade = True
+        gradebook.db.commit()
 
 
 def _worker_result(pending: _Pending) -> dict:

@@ -188,6 +188,7 @@ def generate_feedback(
     students: Iterable[str] | None = None,
     release_feedback: bool = False,
     exchange: Path | None = None,
+    failures: list[str] | None = None,
 ) -> list[Path]:
     """HTML feedback per student (``feedback/<student>/<assignment>/*.html``).
 
@@ -195,6 +196,10 @@ def generate_feedback(
     ``seglab.grading.feedback``). A withheld score shows as 0 until cleared.
     With ``release_feedback``, the HTML also goes to the exchange, where
     students fetch it from the Assignment List.
+
+    One student's feedback that cannot be made stops nobody else's: the
+    reason goes to ``failures`` (when given) and the others are written; with
+    ``failures=None`` a ``GradingError`` lists them after everyone else's.
     """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.converters import GenerateFeedback
@@ -208,7 +213,8 @@ def generate_feedback(
     )
     wanted = set(students) if students else None
     autograded = course / "autograded"
-    written = []
+    written: list[Path] = []
+    failed: list[str] = []
     for name in names:
         students_of = sorted(
             p.parent.name
@@ -216,20 +222,30 @@ def generate_feedback(
             if p.is_dir() and (wanted is None or p.parent.name in wanted)
         )
         for student in students_of:
-            check_result(
-                run_app(
-                    GenerateFeedback, config, assignment_id=name, student_id=student
-                ),
-                f"generate_feedback {name} for {student}",
-            )
-            html = (course / "feedback" / student / name).glob("*.html")
-            written.extend(sorted(html))
-            if release_feedback:
-                api = NbGraderAPI(config=config)
+            try:
                 check_result(
-                    api.release_feedback(name, student),
-                    f"release_feedback {name} for {student}",
+                    run_app(
+                        GenerateFeedback, config, assignment_id=name, student_id=student
+                    ),
+                    f"generate_feedback {name} for {student}",
                 )
+                html = (course / "feedback" / student / name).glob("*.html")
+                written.extend(sorted(html))
+                if release_feedback:
+                    api = NbGraderAPI(config=config)
+                    check_result(
+                        api.release_feedback(name, student),
+                        f"release_feedback {name} for {student}",
+                    )
+            except Exception as error:  # noqa: BLE001 (this student only)
+                failed.append(f"{student} ({name}): {str(error)[-300:]}")
+    if failures is not None:
+        failures.extend(failed)
+    elif failed:
+        raise GradingError(
+            f"feedback written for everyone else ({len(written)} file(s)); it "
+            "failed for " + "; ".join(failed)
+        )
     return written
 
 

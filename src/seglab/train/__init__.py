@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -124,11 +125,37 @@ def select_strategy(devices: Sequence[str] | None = None) -> tf.distribute.Strat
     if len(cluster.get("worker", [])) > 1:
         return _reduce_nested(tf.distribute.MultiWorkerMirroredStrategy())
     if devices is not None and len(devices) > 1:
-        return tf.distribute.MirroredStrategy(list(devices))
+        return _new_mirrored_strategy(list(devices))
     found = config.gpus()
     if len(found) > 1:
-        return tf.distribute.MirroredStrategy()
+        return _new_mirrored_strategy()
     return tf.distribute.get_strategy()
+
+
+_COLLECTIVE_KEY_STEP = 100_000
+_mirrored_made = itertools.count(1)
+
+
+def _new_mirrored_strategy(devices: list[str] | None = None):
+    """A ``MirroredStrategy`` whose collective keys no earlier one here used.
+
+    TensorFlow numbers the collective ops of every new ``MirroredStrategy``
+    from the same start, and its runtime remembers each numbered op's shape
+    for the whole process. A second strategy (a re-run notebook cell, a second
+    model, one run per loss) then reuses the first one's numbers for other
+    tensors and its first step aborts with "Shape mismatch in the collective
+    instance". TensorFlow's own tests give every strategy they make a key
+    base of its own (``strategy_combinations``); so does this.
+    """
+    strategy_class = tf.distribute.MirroredStrategy
+    saved = strategy_class._collective_key_base
+    strategy_class._collective_key_base = (
+        saved + next(_mirrored_made) * _COLLECTIVE_KEY_STEP
+    )
+    try:
+        return strategy_class(devices)
+    finally:
+        strategy_class._collective_key_base = saved
 
 
 def _reduce_nested(strategy: tf.distribute.Strategy) -> tf.distribute.Strategy:
