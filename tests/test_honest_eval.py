@@ -525,9 +525,14 @@ def test_train_unet_stores_squash_and_deeplab_fit_letterbox(
     deeplab = dataclasses.replace(
         train_deeplab.deeplab_settings("quick"), epochs=1, image_size=32, batch_size=4
     )
-    train_deeplab.train(deeplab, small_voc, tmp_path / "deeplab", verbose=0)
-    info = json.loads((tmp_path / "deeplab" / model_info.INFO_FILE).read_text())
-    assert info["resize"] == "letterbox"
+    for augment, mode in ((True, "letterbox"), (False, "squash")):
+        # without augmentation the VOC pipeline squashes (augment.resize_pair)
+        out = tmp_path / f"deeplab_{mode}"
+        run = dataclasses.replace(deeplab, augment=augment)
+        assert run.resize == mode
+        train_deeplab.train(run, small_voc, out, verbose=0)
+        info = json.loads((out / model_info.INFO_FILE).read_text())
+        assert info["resize"] == mode
 
 
 def test_a_stored_info_without_resize_means_letterbox(tmp_path):

@@ -30,15 +30,22 @@ EXCERPT = re.compile(
     r"```python\n# excerpt of (src/seglab/\S+\.py)[^\n]*\n(.*?)```", re.S
 )
 
-# The teaching pieces lessons must define in runnable cells (not as text).
+# The teaching pieces lessons define in runnable cells (not as text): the
+# mirrored cells must be exactly these.
 REQUIRED = {
     "seglab.atrous.effective_kernel_size",
     "seglab.atrous.receptive_field",
+    "seglab.atrous.degenerate_rate_demo",
     "seglab.models.deeplab.atrous_spatial_pyramid_pooling",
+    "seglab.models.deeplab.atrous_rates_for",
+    "seglab.models.deeplab.conv_bn_relu",
     "seglab.models.deeplab.dilated_bottleneck",
+    "seglab.models.deeplab.ResizeLike",
+    "seglab.models.layers.all_layers",
     "seglab.models.unet.upsample_block",
     "seglab.class_weights.sample_weights_from_masks",
     "seglab.data.augment.PairedRandomFlip",
+    "seglab.palette.voc_colormap",
 }
 
 
@@ -104,9 +111,65 @@ def test_lessons_use_no_private_api_outside_mirrored_cells():
     assert offenders == [], offenders
 
 
-def test_every_teaching_piece_is_mirrored_in_a_lesson():
+def test_the_mirrored_cells_are_exactly_the_teaching_pieces():
     mirrored = {dotted for _, _, dotted, _ in mirrored_cells()}
-    assert REQUIRED <= mirrored, sorted(REQUIRED - mirrored)
+    assert mirrored == REQUIRED, (
+        f"not mirrored: {sorted(REQUIRED - mirrored)}; "
+        f"mirrored but not listed in REQUIRED: {sorted(mirrored - REQUIRED)}"
+    )
+
+
+def package_definitions() -> dict[str, list[str]]:
+    """Every public function and class of seglab by name -> where it lives."""
+    import pkgutil
+
+    import seglab
+
+    found: dict[str, list[str]] = {}
+    for info in pkgutil.walk_packages(seglab.__path__, "seglab."):
+        if ".grading" in info.name or ".cli" in info.name or "__main__" in info.name:
+            continue  # never taught in a lesson; they import nbgrader
+        module = importlib.import_module(info.name)
+        for attribute, value in vars(module).items():
+            if (
+                not attribute.startswith("_")
+                and (inspect.isfunction(value) or inspect.isclass(value))
+                and getattr(value, "__module__", "") == info.name
+            ):
+                found.setdefault(attribute, []).append(f"{info.name}.{attribute}")
+    return found
+
+
+def test_every_lesson_definition_named_like_a_package_one_mirrors_it():
+    """A lesson's ``def``/``class`` with a package name must say it mirrors it.
+
+    Otherwise a copy (or a renamed header) could drift from the package with
+    no test comparing the two.
+    """
+    package = package_definitions()
+    unmarked = []
+    for name, index, source in _cells("code"):
+        match = MIRROR.match(source.split("\n", 1)[0])
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for short in _definitions(tree):
+            if short in package and not (match and match.group(1) in package[short]):
+                unmarked.append(f"{name} cell {index}: {short} ({package[short]})")
+    assert unmarked == [], unmarked
+
+
+def test_a_renamed_header_is_noticed():
+    """A cell whose header no longer names its definition fails the check."""
+    cells = mirrored_cells()
+    name, index, dotted, source = cells[0]
+    renamed = source.replace("# mirrors ", "# copied from ", 1)
+    package = package_definitions()
+    tree = ast.parse(renamed)
+    short = dotted.rsplit(".", 1)[1]
+    assert short in _definitions(tree) and short in package
+    assert not MIRROR.match(renamed.split("\n", 1)[0])
 
 
 @pytest.mark.parametrize(

@@ -28,13 +28,43 @@ def test_image_and_mask_are_flipped_together():
     assert flipped_masks.dtype == tf.int32
 
 
-def test_vertical_mode_flips_rows():
-    images, masks = _batch()
-    _, flipped_masks = PairedRandomFlip("vertical", seed=1)(images, masks)
-    for i in range(16):
-        assert np.array_equal(flipped_masks[i], masks[i]) or np.array_equal(
-            flipped_masks[i], masks[i, ::-1]
-        )
+TRANSFORMS = {
+    "none": lambda x: x,
+    "horizontal": lambda x: x[:, ::-1],
+    "vertical": lambda x: x[::-1],
+    "both": lambda x: x[::-1, ::-1],
+}
+ALLOWED = {
+    "horizontal": {"none", "horizontal"},
+    "vertical": {"none", "vertical"},
+    "horizontal_and_vertical": {"none", "horizontal", "vertical", "both"},
+}
+
+
+def _which(original, result) -> str:
+    """The flip that turns ``original`` (one image or mask) into ``result``."""
+    found = [
+        name
+        for name, transform in TRANSFORMS.items()
+        if np.array_equal(np.asarray(result), transform(original))
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("mode", sorted(ALLOWED))
+def test_every_mode_flips_image_and_mask_together_some_but_not_all(mode):
+    images, masks = _batch(32)
+    out_images, out_masks = PairedRandomFlip(mode, seed=5)(images, masks)
+    applied = []
+    for i in range(32):
+        image_flip = _which(images[i], out_images[i])
+        assert _which(masks[i], out_masks[i]) == image_flip, i
+        applied.append(image_flip)
+    assert set(applied) <= ALLOWED[mode]
+    assert "none" in applied and len(set(applied)) >= 2
+    if mode == "horizontal_and_vertical":
+        assert set(applied) == ALLOWED[mode]  # each flip on its own coin
 
 
 def test_inference_mode_passes_through():

@@ -10,6 +10,7 @@ too, so the list stays short and true.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -21,21 +22,23 @@ NOTEBOOKS = sorted(ROOT.glob("lessons/*.ipynb")) + sorted(
     ROOT.glob("autograder/source/*/*.ipynb")
 )
 
-NUMBER = r"\d+(?:[.,]\d+)*"
+NUMBER = r"[-−]?\d+(?:[.,]\d+)*"
 # What reads as a measured figure in prose.
 FIGURE = re.compile(
     rf"(?<![\w.]){NUMBER}\s*(?:%|×(?!\s*\d)|x(?=\s+(?:faster|slower|as))"
     rf"|\s*(?:ms|s|sec|seconds?|min|minutes?|h|hours?)\b)"
     rf"|(?<![\w.]){NUMBER}\s+times\s+(?:faster|slower|as)"
-    r"|(?<![\w.\-])\d+\.\d+(?![\w.])"
+    rf"|(?<![\w.]){NUMBER}\s*(?:[A-Za-z]+\s*)?/\s*(?:s|sec|second|step|epoch)\b"
+    r"|(?<![\w.])[-−]?\d*\.\d+(?![\w]|\.\d)"
+    r"|(?<![\w.,])[-−]?\d+,\d{1,2}(?![\d,])"
 )
-# Not figures: code spans, version numbers, links and LaTeX.
+# Not figures: code spans (unless all they hold is a number), version
+# numbers and links. LaTeX is read like prose.
 EXEMPT = re.compile(
-    r"`[^`]*`"
+    r"`(?!\s*[-−]?[\d.,]+\s*[%×]?\s*`)[^`]*`"
     r"|(?:TensorFlow|Keras|Python|nbgrader|JupyterLab|tf\.keras|VOC|CC BY-SA)"
     r"\s+\d+(?:\.\d+)+"
     r"|\]\([^)]*\)"
-    r"|\$[^$]*\$"
 )
 
 # (notebook, pattern, source): figures quoted from a named publication or
@@ -134,8 +137,83 @@ def test_every_cited_figure_is_still_in_its_notebook():
         ("with TensorFlow 2.21 and `momentum=0.9`", []),
         ("photos under CC BY-SA 4.0", []),
         ("lesson 4, batch 8, 21 classes and label 255", []),
+        ("the mIoU ends at 0.55.", ["0.55"]),
+        ("it scored `0.55` on the test split", ["0.55"]),
+        ("a score of $0.55$ on validation", ["0.55"]),
+        ("about .55 mIoU", [".55"]),
+        ("the loss moved by -0.3 and by −0.25", ["-0.3", "−0.25"]),
+        ("une mIoU de 0,55", ["0,55"]),
+        ("the pipeline reads 400 images/s", ["400 images/s"]),
+        ("VOC 2012 has 1,464 training masks", []),
+        ("`keras.layers.Dropout(0.5)` and `momentum=0.9`", []),
+        ("$\\frac{1}{2}$ and $3 \\times 3$", []),
     ],
 )
 def test_figure_pattern_tells_measurements_from_structure(text, flagged):
     found = [m.group().strip() for m in FIGURE.finditer(blank(text, EXEMPT))]
     assert found == flagged
+
+
+def _strings(source: str) -> list[str]:
+    """The text of every string literal of a code cell (f-strings' literal parts)."""
+    lines = [
+        "" if line.lstrip().startswith(("%", "!")) else line
+        for line in source.splitlines()
+    ]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return []
+    skipped = set()  # format specs ("{:6.1%}") and docstrings print no figure
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            skipped |= {id(part) for part in ast.walk(node.format_spec)}
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            skipped.add(id(node.value))
+    specs = skipped
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in specs:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.append(node.value)
+    return found
+
+
+def printed_figures(path: Path) -> list[str]:
+    """Figures written into the strings a code cell prints or shows."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    patterns = [re.compile(p) for where, p, _ in CITED if where == name(path)]
+    found = []
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        for text in _strings("".join(cell["source"])):
+            text = re.sub(r"\s+", " ", text)
+            for pattern in patterns:
+                text = blank(text, pattern)
+            for match in FIGURE.finditer(blank(text, EXEMPT)):
+                found.append(f"cell {index}: {match.group()!r} in {text[:80]!r}")
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
+def test_code_prints_no_figure_written_into_a_string(path):
+    found = printed_figures(path)
+    assert not found, (
+        f"{path.relative_to(ROOT)} prints figures written into its code instead "
+        "of computed:\n" + "\n".join(found)
+    )
+
+
+def test_printed_strings_are_read_for_figures_but_not_format_specs_or_docstrings():
+    source = (
+        'def f():\n    """Doubles: (B, h, w) -> (B, 2h, 2w)."""\n'
+        'print(f"mIoU {score:.3f} after {seconds:5.1f} s")\n'
+        'print("it reached 0.55 mIoU in 40 s")\n'
+    )
+    texts = _strings(source)
+    found = [
+        m.group().strip() for t in texts for m in FIGURE.finditer(blank(t, EXEMPT))
+    ]
+    assert found == ["0.55", "40 s"]

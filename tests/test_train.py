@@ -198,11 +198,32 @@ def test_reduce_lr_on_plateau_only_with_a_constant_learning_rate(tmp_path):
     assert "ReduceLROnPlateau" in kinds
     assert "ReduceLROnPlateau" not in [type(c).__name__ for c in without]
     assert kinds[-1] == "BackupAndRestore"
-    schedule = train.make_optimizer("sgd", 0.007, decay_steps=4)
     data = tiny_data(8)
-    model = tiny_model(optimizer=schedule)
-    history = train.fit(model, data, data, epochs=1, out_dir=tmp_path, verbose=0)
-    assert np.isfinite(history["loss"][0])
+    for optimizer, plateau in (
+        (train.make_optimizer("sgd", 0.007, decay_steps=4), False),
+        (train.make_optimizer("sgd", 0.007), True),
+        (
+            keras.optimizers.LossScaleOptimizer(
+                train.make_optimizer("adam", 1e-3, decay_steps=4)
+            ),
+            False,
+        ),
+    ):
+        assert train.follows_schedule(optimizer) is not plateau
+        model = tiny_model(optimizer=optimizer)
+        used = []
+        fit = model.fit
+
+        def spy(*args, fit=fit, used=used, **kwargs):
+            used.extend(type(c).__name__ for c in kwargs["callbacks"])
+            return fit(*args, **kwargs)
+
+        model.fit = spy
+        out = tmp_path / type(optimizer).__name__ / str(plateau)
+        history = train.fit(model, data, data, epochs=1, out_dir=out, verbose=0)
+        assert np.isfinite(history["loss"][0])
+        assert ("ReduceLROnPlateau" in used) is plateau, used
+        assert used[-1] == "BackupAndRestore"
 
 
 def test_default_strategy_on_a_single_device():
@@ -265,6 +286,24 @@ def test_cli_trains_deeplabv3_and_writes_its_outputs(tmp_path, small_voc, capsys
     assert list(result["per_class_iou"])[:2] == ["background", "aeroplane"]
     assert 0.0 <= result["mean_iou"] <= 1.0
     assert "validation (quick profile)" in capsys.readouterr().out
+    # the figures are the saved model's scores on the val split, not train's
+    from seglab.data import voc_dataset
+    from seglab.evaluate import load_model
+
+    model = load_model(out / "model.keras")
+    scores = {
+        split: metrics.evaluate(
+            model,
+            voc_dataset(small_voc, split, image_size=64, batch_size=4, progress=False),
+            21,
+        )
+        for split in ("val", "train")
+    }
+    for key in ("pixel_accuracy", "mean_accuracy", "mean_iou", "mean_f1"):
+        assert result[key] == pytest.approx(scores["val"][key], rel=1e-6), key
+    assert result["pixel_accuracy"] != pytest.approx(
+        scores["train"]["pixel_accuracy"], rel=1e-6
+    )
 
 
 def test_cli_rejects_a_bad_data_argument(capsys):

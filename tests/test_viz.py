@@ -40,11 +40,30 @@ def test_class_maps_are_coloured_with_the_voc_table():
         viz.colorize(np.zeros((2, 2, 3)))
 
 
-def test_show_predictions_from_a_dataset():
+def _shown(axis) -> np.ndarray:
+    return np.asarray(axis.get_images()[0].get_array())
+
+
+def test_show_predictions_shows_input_truth_and_the_models_prediction():
     images, labels = _examples(4)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
-    figure = viz.show_predictions(_tiny_model(), ds, num=3)
+    # a model that says class 2 everywhere, whatever the truth
+    inputs = keras.Input((8, 8, 3))
+    always_two = keras.layers.Conv2D(
+        3,
+        1,
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant([0.0, 0.0, 5.0]),
+    )(inputs)
+    figure = viz.show_predictions(keras.Model(inputs, always_two), ds, num=3)
     assert len(figure.axes) == 9
+    for row in range(3):
+        shown_input, truth, prediction = (_shown(a) for a in figure.axes[3 * row :][:3])
+        np.testing.assert_allclose(shown_input, images[row])
+        np.testing.assert_array_equal(truth, viz.colorize(labels[row]))
+        np.testing.assert_array_equal(
+            prediction, viz.colorize(np.full((8, 8), 2, np.int32))
+        )
 
 
 def test_confusion_matrix_rows_are_normalised():

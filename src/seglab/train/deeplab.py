@@ -43,6 +43,16 @@ class DeepLabSettings:
     learning_rate_decay: str = "poly"
     num_classes: int = NUM_VOC_CLASSES
 
+    @property
+    def resize(self) -> str:
+        """How training fits its images to ``image_size`` (``model_info.json``).
+
+        ``"letterbox"`` with augmentation (random rescales that keep the
+        aspect ratio, then crops), ``"squash"`` without: the pipeline then
+        resizes every image to the square (``augment.resize_pair``).
+        """
+        return "letterbox" if self.augment else "squash"
+
 
 def deeplab_settings(profile: str | config.Profile | None = None) -> DeepLabSettings:
     """The DeepLabV3 settings of a profile (``quick``, ``full`` or ``auto``).
@@ -200,6 +210,7 @@ def train(
         resume=resume,
         extra_callbacks=extra_callbacks,
         verbose=verbose,
+        resize=settings.resize,
     )
     seconds = time.perf_counter() - start
     return training.write_metrics(
