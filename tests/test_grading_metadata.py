@@ -277,8 +277,23 @@ def test_fuzzed_metadata_never_stops_preparing_and_keeps_the_released_cells(
 # --------------------------------------------------------------------------
 # One grading run: garbage between two honest classmates
 
-GARBAGE = ["list", "dict", "nan", "huge_string", "bool"]
+GARBAGE = ["list", "nan", "bool"]
 FUZZED_GRADED = 3
+KINDS = sorted(BAD_VALUES)
+
+
+def _every_kind_in(notebook: dict, field: str) -> dict:
+    """``field`` set to a different wrong value in each nbgrader cell, cycling
+    through every kind of ``BAD_VALUES`` (the release's graded and locked
+    cells are at least as many as the kinds)."""
+    bad = copy.deepcopy(notebook)
+    cells = [c for c in bad["cells"] if "nbgrader" in c["metadata"]]
+    assert len(cells) >= len(KINDS)
+    for index, cell in enumerate(cells):
+        cell["metadata"]["nbgrader"][field] = copy.deepcopy(
+            BAD_VALUES[KINDS[index % len(KINDS)]]
+        )
+    return bad
 
 
 @pytest.fixture(scope="module")
@@ -288,10 +303,15 @@ def graded(course, tmp_path_factory):
     solution = _raw(SOLUTIONS / NAME / f"{NAME}.ipynb")
     submitted = course / "submitted"
     every_field = CELL_FIELDS + NOTEBOOK_FIELDS
+    # every field with every kind of wrong value, one submission per field
+    for field in CELL_FIELDS:
+        _write_raw(_every_kind_in(solution, field), submitted / f"field_{field}" / NAME)
+    for kind in KINDS:
+        notebook = _with_bad(solution, NOTEBOOK_FIELDS, BAD_VALUES[kind])
+        _write_raw(notebook, submitted / f"notebook_{kind}" / NAME)
+    # every field of every cell wrong at once
     for kind in GARBAGE:
-        # a megabyte in every field would pass the notebook size limit
-        fields = ["grade_id"] if kind == "huge_string" else every_field
-        notebook = _with_bad(solution, fields, BAD_VALUES[kind])
+        notebook = _with_bad(solution, every_field, BAD_VALUES[kind])
         _write_raw(notebook, submitted / f"garbage_{kind}" / NAME)
     withheld = _with_bad(solution, every_field, BAD_VALUES["list"])
     withheld["cells"].append(
@@ -344,6 +364,8 @@ def test_the_run_grades_everyone_and_the_honest_classmates_keep_full_marks(grade
     expected = {"aa_honest", "zz_honest", "garbage_withheld", graded["user"]}
     expected |= {f"garbage_{kind}" for kind in GARBAGE}
     expected |= {f"fuzzed_{index}" for index in range(FUZZED_GRADED)}
+    expected |= {f"field_{field}" for field in CELL_FIELDS}
+    expected |= {f"notebook_{kind}" for kind in KINDS}
     assert set(results) == expected
     top = results["aa_honest"].max_score
     assert top > 0
@@ -358,6 +380,24 @@ def test_garbage_metadata_with_right_answers_is_graded_like_the_release(graded, 
     assert result.status == "flagged", result.notes
     assert result.score == result.max_score == graded["results"]["aa_honest"].score
     assert any("released metadata was used" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    "student",
+    [f"field_{field}" for field in CELL_FIELDS] + [f"notebook_{k}" for k in KINDS],
+)
+def test_each_field_with_every_wrong_value_is_graded_like_the_release(graded, student):
+    """Right answers, one field wrong in every cell (or the notebook's
+    kernelspec and language_info): full marks, and the report says why."""
+    result = graded["results"][student]
+    assert result.status in {"ok", "flagged"}, result.notes
+    assert result.score == result.max_score == graded["results"]["aa_honest"].score
+    field = student.split("_", 1)[1]
+    if student.startswith("notebook_"):
+        assert any("'kernelspec'" in note for note in result.notes), result.notes
+        assert any("'language_info'" in note for note in result.notes)
+    else:
+        assert any(f"'{field}'" in note for note in result.notes), result.notes
 
 
 def test_fuzzed_submissions_are_graded_within_the_release(graded):

@@ -41,8 +41,11 @@ def _cell(grade_id: str):
 
 
 def _fit_loss(masks: np.ndarray) -> float:
-    """Loss of one fit step at zero logits (learning rate 0): ln(3) per pixel."""
-    height, width = masks.shape[1:]
+    """Loss of one fit step at zero logits (learning rate 0): ln(3) per pixel.
+
+    ``masks``: ``(B, H, W)`` or ``(B, H, W, 1)``.
+    """
+    height, width = masks.shape[1:3]
     inputs = keras.Input((height, width, 3))
     logits = keras.layers.Conv2D(3, 1, kernel_initializer="zeros")(inputs)
     model = keras.Model(inputs, logits)
@@ -50,7 +53,7 @@ def _fit_loss(masks: np.ndarray) -> float:
         keras.optimizers.SGD(0.0),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    images = np.zeros((*masks.shape, 3), np.float32)
+    images = np.zeros((*masks.shape[:3], 3), np.float32)
     data = tf.data.Dataset.from_tensor_slices((images, masks)).batch(len(masks))
     return model.fit(data, class_weight=CLASS_WEIGHT, verbose=0).history["loss"][0]
 
@@ -92,3 +95,16 @@ def test_fit_fails_on_a_batch_whose_row_weights_do_not_broadcast():
     masks = np.ones((2, 4, 3), np.int32)  # (2, 4) weights against (2, 4, 3) losses
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
         _fit_loss(masks)
+
+
+def test_masks_with_a_channel_axis_get_each_pixels_class_weight():
+    """The tutorial's ``(B, H, W, 1)`` layout: Keras squeezes the axis of length
+    1 and weights every pixel by its own class (what lesson 05 teaches)."""
+    from seglab import class_weights
+
+    rng = np.random.default_rng(3)
+    masks = rng.integers(0, 3, (2, 4, 6)).astype(np.int32)
+    weights = class_weights.keras_class_weight_lookup(masks[..., None], CLASS_WEIGHT)
+    np.testing.assert_array_equal(weights.numpy(), TABLE[masks])
+    loss = _fit_loss(masks[..., None])
+    assert loss == pytest.approx(np.log(3) * TABLE[masks].mean(), rel=1e-5)

@@ -178,6 +178,8 @@ def keras_class_weight_lookup(
     ``class_weight`` is given (a private Keras module: this is for showing
     what it does, not for training). ``(B, H, W)`` masks -> ``(B, H)``
     weights: one per image *row*, looked up at the argmax over the width.
+    ``(B, H, W, 1)`` masks (a last axis of length 1 is squeezed) -> ``(B, H,
+    W)`` weights: each pixel's class weight.
     """
     from keras.src.trainers.data_adapters.tf_dataset_adapter import (
         make_class_weight_map_fn,
