@@ -299,6 +299,7 @@ def _every_kind_in(notebook: dict, field: str) -> dict:
 @pytest.fixture(scope="module")
 def graded(course, tmp_path_factory):
     from nbgrader.exchange.default import ExchangeFetchAssignment, ExchangeSubmit
+    from test_nbgrader import _as_student  # the student's side of the exchange
 
     solution = _raw(SOLUTIONS / NAME / f"{NAME}.ipynb")
     submitted = course / "submitted"
@@ -329,10 +330,10 @@ def graded(course, tmp_path_factory):
     # and collected as this machine's user.
     exchange = course_release.release_to_exchange(course, [NAME])
     home = tmp_path_factory.mktemp("student-home")
-    _exchange_as_student(ExchangeFetchAssignment, exchange, home)
+    _as_student(ExchangeFetchAssignment, exchange, home, NAME)
     garbage = _with_bad(solution, every_field, BAD_VALUES["dict"])
     (home / NAME / f"{NAME}.ipynb").write_text(json.dumps(garbage))
-    _exchange_as_student(ExchangeSubmit, exchange, home)
+    _as_student(ExchangeSubmit, exchange, home, NAME)
     collected = course_release.collect(course, [NAME])[NAME]
 
     results = autograde.autograde(course, [NAME], progress=False, jobs=2)
@@ -341,22 +342,6 @@ def graded(course, tmp_path_factory):
         "collected": collected,
         "user": getpass.getuser(),
     }
-
-
-def _exchange_as_student(exchange_class, exchange: Path, home: Path) -> None:
-    from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-
-    config = Config()
-    config.Exchange.root = str(exchange)
-    config.Exchange.assignment_dir = str(home)
-    config.CourseDirectory.course_id = grading.COURSE_ID
-    coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id = NAME
-    exchange_class(
-        coursedir=coursedir, authenticator=Authenticator(config=config), config=config
-    ).start()
 
 
 def test_the_run_grades_everyone_and_the_honest_classmates_keep_full_marks(graded):
