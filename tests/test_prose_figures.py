@@ -90,11 +90,12 @@ def blank(text: str, pattern: re.Pattern) -> str:
     return pattern.sub(lambda match: " " * len(match.group()), text)
 
 
-def uncited_figures(path: Path) -> list[str]:
-    """Figures in ``path``'s markdown that no ``CITED`` entry covers."""
+def figures_in(path: Path, texts) -> list[str]:
+    """Figures in ``texts`` (``(cell index, text)`` pairs of ``path``) that no
+    ``CITED`` entry covers."""
     patterns = [re.compile(p) for where, p, _ in CITED if where == name(path)]
     found = []
-    for index, text in markdown_cells(path):
+    for index, text in texts:
         for pattern in patterns:
             text = blank(text, pattern)
         for match in FIGURE.finditer(blank(text, EXEMPT)):
@@ -102,6 +103,11 @@ def uncited_figures(path: Path) -> list[str]:
             context = text[start : match.end() + 10]
             found.append(f"cell {index}: {match.group()!r} in ...{context}...")
     return found
+
+
+def uncited_figures(path: Path) -> list[str]:
+    """Figures in ``path``'s markdown that no ``CITED`` entry covers."""
+    return figures_in(path, markdown_cells(path))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
@@ -170,10 +176,9 @@ def _strings(source: str) -> list[str]:
             skipped |= {id(part) for part in ast.walk(node.format_spec)}
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             skipped.add(id(node.value))
-    specs = skipped
     found = []
     for node in ast.walk(tree):
-        if id(node) in specs:
+        if id(node) in skipped:
             continue
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.append(node.value)
@@ -183,18 +188,13 @@ def _strings(source: str) -> list[str]:
 def printed_figures(path: Path) -> list[str]:
     """Figures written into the strings a code cell prints or shows."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
-    patterns = [re.compile(p) for where, p, _ in CITED if where == name(path)]
-    found = []
-    for index, cell in enumerate(notebook["cells"]):
-        if cell["cell_type"] != "code":
-            continue
-        for text in _strings("".join(cell["source"])):
-            text = re.sub(r"\s+", " ", text)
-            for pattern in patterns:
-                text = blank(text, pattern)
-            for match in FIGURE.finditer(blank(text, EXEMPT)):
-                found.append(f"cell {index}: {match.group()!r} in {text[:80]!r}")
-    return found
+    texts = [
+        (index, re.sub(r"\s+", " ", text))
+        for index, cell in enumerate(notebook["cells"])
+        if cell["cell_type"] == "code"
+        for text in _strings("".join(cell["source"]))
+    ]
+    return figures_in(path, texts)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=name)
